@@ -1,0 +1,211 @@
+"""Read usage files into a :class:`~core.warehouse.load.Stage`, and tell formats apart.
+
+Formats: Switchyard's own usage events (JSONL, CSV, Parquet; OpenTelemetry GenAI column
+names or common aliases), LiteLLM SpendLogs exports (``core.warehouse.litellm``) and
+OpenTelemetry GenAI spans exported as JSON (``core.warehouse.otel``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pyarrow as pa
+
+from core.warehouse.load import CANONICAL_COLUMNS, BadRow, Stage
+
+# Accepted spellings for the canonical columns in the usage-events format.
+ALIASES: dict[str, str] = {
+    "timestamp": "ts",
+    "time": "ts",
+    "start_time": "ts",
+    "started_at": "ts",
+    "gen_ai.provider.name": "provider_name",
+    "gen_ai.system": "provider_name",
+    "provider": "provider_name",
+    "gen_ai.request.model": "request_model",
+    "model": "request_model",
+    "gen_ai.response.model": "response_model",
+    "gen_ai.usage.input_tokens": "input_tokens",
+    "gen_ai.usage.prompt_tokens": "input_tokens",
+    "prompt_tokens": "input_tokens",
+    "gen_ai.usage.output_tokens": "output_tokens",
+    "gen_ai.usage.completion_tokens": "output_tokens",
+    "completion_tokens": "output_tokens",
+    "cached_tokens": "cache_read_input_tokens",
+    "reasoning_tokens": "reasoning_output_tokens",
+    "cost": "cost_usd",
+    "latency_ms": "duration_ms",
+    "error.type": "error_type",
+    "organization": "org_id",
+}
+
+
+def canonical_name(name: str) -> str | None:
+    key = name.strip()
+    if key in CANONICAL_COLUMNS:
+        return key
+    low = key.lower()
+    if low in CANONICAL_COLUMNS:
+        return low
+    return ALIASES.get(low)
+
+
+def _mapping(columns: list[str]) -> dict[str, str]:
+    """source column -> canonical column (first spelling wins)."""
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for c in columns:
+        canon = canonical_name(c)
+        if canon and canon not in taken:
+            out[c] = canon
+            taken.add(canon)
+    return out
+
+
+class UnreadableFile(ValueError):
+    """The file as a whole cannot be read (wrong format, not UTF-8, no usable columns)."""
+
+
+def _arrow_from_records(records: list[dict], rows: list[int]) -> pa.Table:
+    cols: dict[str, list] = {"_row": rows}
+    names = sorted({k for r in records for k in r})
+    for n in names:
+        cols[n] = [None if r.get(n) is None else str(r.get(n)) for r in records]
+    return pa.table(cols)
+
+
+def _require_columns(mapping: dict[str, str], name: str) -> None:
+    if not {"request_model", "provider_name"} & set(mapping.values()):
+        raise UnreadableFile(
+            f"{name}: no usage columns found. Expected Switchyard usage events "
+            "(request_id, ts, provider_name, request_model, input_tokens, …), a LiteLLM "
+            "SpendLogs export or OpenTelemetry GenAI spans."
+        )
+
+
+def read_usage_jsonl(data: bytes, name: str) -> Stage:
+    records: list[dict] = []
+    rows: list[int] = []
+    bad: list[BadRow] = []
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UnreadableFile(f"{name}: not UTF-8 text ({exc.reason})") from None
+    mapping: dict[str, str] = {}
+    for i, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            bad.append(BadRow(i, f"not valid JSON ({exc.msg} at column {exc.colno})", line[:300]))
+            continue
+        if not isinstance(obj, dict):
+            bad.append(BadRow(i, "not a JSON object", line[:300]))
+            continue
+        for k in obj:
+            if k not in mapping:
+                canon = canonical_name(k)
+                if canon and canon not in mapping.values():
+                    mapping[k] = canon
+        records.append({mapping[k]: v for k, v in obj.items() if k in mapping})
+        rows.append(i)
+    if records:
+        _require_columns(mapping, name)
+    return Stage("jsonl", name, arrow=_arrow_from_records(records, rows), pre_bad=bad,
+                 rows_read=len(records) + len(bad))
+
+
+def read_usage_csv(data: bytes, name: str) -> Stage:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UnreadableFile(f"{name}: not UTF-8 text ({exc.reason})") from None
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise UnreadableFile(f"{name}: the file is empty") from None
+    mapping = _mapping(header)
+    _require_columns(mapping, name)
+    idx = [(i, mapping[h]) for i, h in enumerate(header) if h in mapping]
+    records: list[dict] = []
+    rows: list[int] = []
+    bad: list[BadRow] = []
+    for line_no, fields in enumerate(reader, start=2):
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        if len(fields) != len(header):
+            bad.append(
+                BadRow(line_no, f"has {len(fields)} fields, the header has {len(header)}",
+                       ",".join(fields)[:300])
+            )
+            continue
+        records.append({canon: (fields[i] if fields[i] != "" else None) for i, canon in idx})
+        rows.append(line_no)
+    return Stage("csv", name, arrow=_arrow_from_records(records, rows), pre_bad=bad,
+                 rows_read=len(records) + len(bad))
+
+
+def read_usage_parquet(path: Path, name: str) -> Stage:
+    """Parquet is read by DuckDB directly (column-wise, in parallel): the fast path."""
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for bad files
+        raise UnreadableFile(f"{name}: not a readable Parquet file ({exc})") from None
+    mapping = _mapping(list(schema.names))
+    _require_columns(mapping, name)
+    cols = ", ".join(f'"{src}" AS {canon}' for src, canon in mapping.items())
+    p = str(path).replace("'", "''")
+    sql = f"SELECT file_row_number + 1 AS _row, {cols} FROM read_parquet('{p}', file_row_number=true)"
+    return Stage("parquet", name, relation_sql=sql)
+
+
+def sniff(data: bytes, name: str) -> str:
+    """Guess the format: usage-parquet, usage-csv, usage-jsonl, litellm-csv, litellm-json, otel-json."""
+    lower = name.lower()
+    if lower.endswith(".parquet") or data[:4] == b"PAR1":
+        return "usage-parquet"
+    head = data[:65536].decode("utf-8-sig", errors="replace").lstrip()
+    if lower.endswith(".csv") or (head and head[0] not in "{["):
+        first = head.splitlines()[0] if head else ""
+        cols = {c.strip().strip('"') for c in first.split(",")}
+        if {"startTime", "spend"} <= cols or {"request_id", "spend", "model"} <= cols and "startTime" in cols:
+            return "litellm-csv"
+        return "usage-csv"
+    if "resourceSpans" in head[:2000] or '"gen_ai.' in head and ('"spanId"' in head or '"span_id"' in head):
+        return "otel-json"
+    if '"startTime"' in head and '"spend"' in head:
+        return "litellm-json"
+    return "usage-jsonl"
+
+
+def read_any(data: bytes, name: str, path: Path | None = None) -> Stage:
+    """Read ``data`` (the file's bytes) in whatever format it is in."""
+    fmt = sniff(data, name)
+    if fmt == "usage-parquet":
+        if path is None:
+            import tempfile
+
+            with tempfile.NamedTemporaryFile(suffix=".parquet", delete=False) as f:
+                f.write(data)
+                path = Path(f.name)
+        return read_usage_parquet(path, name)
+    if fmt == "usage-csv":
+        return read_usage_csv(data, name)
+    if fmt == "usage-jsonl":
+        return read_usage_jsonl(data, name)
+    if fmt.startswith("litellm"):
+        from core.warehouse import litellm
+
+        return litellm.read(data, name, fmt.split("-")[1])
+    if fmt == "otel-json":
+        from core.warehouse import otel
+
+        return otel.read(data, name)
+    raise UnreadableFile(f"{name}: unknown format")  # pragma: no cover
