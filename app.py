@@ -1,0 +1,16 @@
+"""Switchyard's entry point: page config, sign-in gate, role-based navigation."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+st.set_page_config(page_title="Switchyard", page_icon=":material/alt_route:", layout="wide")
+
+from core import session  # noqa: E402  (set_page_config must come first)
+from core.settings import get_settings  # noqa: E402
+
+get_settings().ensure_home()
+user, authenticator = session.sign_in()
+page = st.navigation(session.navigation(user))
+session.sidebar(user, authenticator)
+page.run()

@@ -1,0 +1,247 @@
+"""Users, roles and organizations; the sign-in gate and the checks every page repeats.
+
+Users live in a JSON credentials file under SWITCHYARD_HOME (mode 0600, never in git) in the
+shape streamlit-authenticator expects, with bcrypt password hashes. Each user has one role
+and belongs to one organization. The first admin, created at setup, is the instance owner:
+the only user who may see and switch between organizations.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+
+from core.domain import DEMO_ORG, Role, check_org_id
+from core.settings import Settings, get_settings, write_private_file
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,31}$")
+MIN_PASSWORD = 8
+
+# Which pages each role may open (page keys are the pages/ file stems).
+ROLE_PAGES: dict[Role, tuple[str, ...]] = {
+    Role.admin: ("usage", "users"),
+    Role.editor: ("usage",),
+    Role.analyst: ("usage",),
+    Role.viewer: ("usage",),
+}
+# Roles that may load usage files into their organization's warehouse data.
+INGEST_ROLES = (Role.admin, Role.editor, Role.analyst)
+
+
+class UserError(ValueError):
+    """A user-management request that cannot be honoured; the message says why."""
+
+
+class AccessDenied(PermissionError):
+    """The signed-in user may not do this."""
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    name: str
+    email: str
+    role: Role
+    org_id: str
+    owner: bool = False
+
+    def may_open(self, page: str) -> bool:
+        return page in ROLE_PAGES[self.role]
+
+    def visible_orgs(self, known: list[str]) -> list[str]:
+        """Organizations this user may look at: all for the owner, else their own."""
+        if self.owner:
+            return sorted(set(known) | {self.org_id})
+        return [self.org_id]
+
+    def scope(self, requested_org: str | None = None) -> str:
+        """The organization a query may touch. Enforced here, not by hiding widgets."""
+        org = requested_org or self.org_id
+        if org != self.org_id and not self.owner:
+            raise AccessDenied("You can only see your own organization's data.")
+        return check_org_id(org)
+
+
+def hash_password(password: str) -> str:
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=12)).decode()
+
+
+class UserStore:
+    """The credentials file: read it fresh, change it under a lock, write it atomically."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.path: Path = self.settings.credentials_path
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+
+    # -- reading -------------------------------------------------------------------------
+    def _read(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {"usernames": {}}
+        except json.JSONDecodeError as exc:
+            raise UserError(f"The credentials file {self.path} is damaged: {exc}") from None
+        data.setdefault("usernames", {})
+        return data
+
+    def is_empty(self) -> bool:
+        return not self._read()["usernames"]
+
+    def credentials(self) -> dict[str, Any]:
+        """A fresh copy in streamlit-authenticator's shape (it mutates what it is given)."""
+        return self._read()
+
+    def get(self, username: str | None) -> User | None:
+        if not username:
+            return None
+        rec = self._read()["usernames"].get(username)
+        if rec is None:
+            return None
+        return self._user(username, rec)
+
+    @staticmethod
+    def _user(username: str, rec: dict[str, Any]) -> User:
+        roles = rec.get("roles") or [Role.viewer.value]
+        return User(
+            username=username,
+            name=rec.get("name") or username,
+            email=rec.get("email") or "",
+            role=Role(roles[0]),
+            org_id=rec.get("org_id") or DEMO_ORG,
+            owner=bool(rec.get("owner")),
+        )
+
+    def list_users(self, org_id: str | None = None) -> list[User]:
+        users = [self._user(u, r) for u, r in sorted(self._read()["usernames"].items())]
+        return [u for u in users if org_id is None or u.org_id == org_id]
+
+    def organizations(self) -> list[str]:
+        return sorted({u.org_id for u in self.list_users()})
+
+    # -- writing -------------------------------------------------------------------------
+    @contextmanager
+    def _locked(self) -> Iterator[dict[str, Any]]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            data = self._read()
+            yield data
+            write_private_file(self.path, json.dumps(data, indent=2, sort_keys=True).encode())
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    @staticmethod
+    def _validate(username: str, name: str, email: str, password: str | None) -> None:
+        if not USERNAME_RE.fullmatch(username or ""):
+            raise UserError(
+                "Username must be 2-32 letters, digits, '.', '_' or '-', starting with a letter "
+                "or digit."
+            )
+        if not (name or "").strip():
+            raise UserError("Please enter a display name.")
+        if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+            raise UserError("That e-mail address does not look right.")
+        if password is not None and len(password) < MIN_PASSWORD:
+            raise UserError(f"Passwords need at least {MIN_PASSWORD} characters.")
+
+    def add_user(
+        self,
+        username: str,
+        name: str,
+        email: str,
+        password: str,
+        role: Role | str,
+        org_id: str,
+        *,
+        acting: User | None = None,
+    ) -> User:
+        """Add a user. The very first user must be an admin and becomes the instance owner."""
+        username = (username or "").strip()
+        self._validate(username, name, email, password)
+        try:
+            role = Role(role)
+            org_id = check_org_id(org_id)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        with self._locked() as data:
+            users = data["usernames"]
+            first = not users
+            if first and role is not Role.admin:
+                raise UserError("The first user must be an admin.")
+            # acting=None is the local operator at the command line (trusted, like a DBA).
+            if not first and acting is not None:
+                if acting.role is not Role.admin:
+                    raise AccessDenied("Only admins can add users.")
+                if org_id != acting.org_id and not acting.owner:
+                    raise AccessDenied("Admins can add users to their own organization only.")
+            if username in users:
+                raise UserError(f"There is already a user called {username}.")
+            users[username] = {
+                "name": name.strip(),
+                "email": email.strip(),
+                "password": hash_password(password),
+                "roles": [role.value],
+                "org_id": org_id,
+                "owner": first,
+                "failed_login_attempts": 0,
+                "logged_in": False,
+            }
+            return self._user(username, users[username])
+
+    def set_role(self, username: str, role: Role | str, *, acting: User) -> User:
+        role = Role(role)
+        with self._locked() as data:
+            rec = self._editable(data, username, acting)
+            if rec.get("owner") and role is not Role.admin:
+                raise UserError("The instance owner stays an admin.")
+            rec["roles"] = [role.value]
+            return self._user(username, rec)
+
+    def set_password(self, username: str, password: str, *, acting: User) -> None:
+        if len(password or "") < MIN_PASSWORD:
+            raise UserError(f"Passwords need at least {MIN_PASSWORD} characters.")
+        with self._locked() as data:
+            if username != acting.username:
+                rec = self._editable(data, username, acting)
+            else:
+                rec = data["usernames"][username]
+            rec["password"] = hash_password(password)
+
+    def remove_user(self, username: str, *, acting: User) -> None:
+        with self._locked() as data:
+            rec = self._editable(data, username, acting)
+            if rec.get("owner"):
+                raise UserError("The instance owner cannot be removed.")
+            if username == acting.username:
+                raise UserError("You cannot remove yourself.")
+            del data["usernames"][username]
+
+    @staticmethod
+    def _editable(data: dict[str, Any], username: str, acting: User) -> dict[str, Any]:
+        if acting.role is not Role.admin:
+            raise AccessDenied("Only admins can change users.")
+        rec = data["usernames"].get(username)
+        if rec is None:
+            raise UserError(f"There is no user called {username}.")
+        if rec.get("org_id") != acting.org_id and not acting.owner:
+            raise AccessDenied("Admins can change users of their own organization only.")
+        return rec
+
+
+def check_password(store: UserStore, username: str, password: str) -> bool:
+    rec = store.credentials()["usernames"].get(username)
+    if not rec:
+        return False
+    return bcrypt.checkpw(password.encode(), rec["password"].encode())

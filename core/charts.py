@@ -1,0 +1,103 @@
+"""Plotly figures for the pages: DataFrame in, Figure out (testable without a browser)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+from core.catalog.pricing import PROVIDER_DISPLAY
+
+LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend_title_text="", hovermode="closest")
+DIM_LABEL = {"request_model": "Model", "provider_name": "Provider", "feature": "Feature"}
+
+
+def provider_label(name: str) -> str:
+    return PROVIDER_DISPLAY.get(name, name)
+
+
+def _empty(title: str) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(title=title, **LAYOUT)
+    fig.add_annotation(text="No data for these filters", showarrow=False, x=0.5, y=0.5,
+                       xref="paper", yref="paper")
+    return fig
+
+
+def daily_cost(df: pd.DataFrame, by: str) -> go.Figure:
+    title = f"Daily cost by {DIM_LABEL[by].lower()}"
+    if df.empty:
+        return _empty(title)
+    d = df.groupby(["day", by], as_index=False)["cost_usd"].sum()
+    if by == "provider_name":
+        d[by] = d[by].map(provider_label)
+    order = d.groupby(by)["cost_usd"].sum().sort_values(ascending=False).index.tolist()
+    fig = px.bar(d, x="day", y="cost_usd", color=by, category_orders={by: order},
+                 labels={"cost_usd": "Cost (USD)", "day": "", by: DIM_LABEL[by]}, title=title)
+    fig.update_layout(barmode="stack", yaxis_tickprefix="$", **LAYOUT)
+    return fig
+
+
+def latency_over_time(df: pd.DataFrame, percentile: str) -> go.Figure:
+    title = f"Latency {percentile} per model (successful calls)"
+    if df.empty:
+        return _empty(title)
+    fig = px.line(df.sort_values("day"), x="day", y=percentile, color="request_model",
+                  labels={percentile: f"{percentile} (ms)", "day": "", "request_model": "Model"},
+                  title=title, markers=False)
+    fig.update_layout(**LAYOUT)
+    return fig
+
+
+def cost_vs_latency(models: pd.DataFrame) -> go.Figure:
+    title = "Cost vs latency per model"
+    if models.empty:
+        return _empty(title)
+    d = models.copy()
+    d["provider"] = d["provider_name"].map(provider_label)
+    fig = px.scatter(d, x="p95", y="cost_per_1k", size="requests", color="provider",
+                     hover_name="request_model", text="request_model",
+                     labels={"p95": "p95 latency (ms)", "cost_per_1k": "Cost per 1,000 requests (USD)"},
+                     title=title, size_max=40)
+    fig.update_traces(textposition="top center")
+    fig.update_layout(yaxis_tickprefix="$", **LAYOUT)
+    return fig
+
+
+def error_rate_by_provider(providers: pd.DataFrame, error_types: pd.DataFrame) -> go.Figure:
+    title = "Errors by provider and type"
+    if providers.empty or error_types.empty:
+        return _empty(title)
+    d = error_types.merge(providers[["provider_name", "requests"]], on="provider_name")
+    d["rate"] = d["n"] / d["requests"]
+    d["provider"] = d["provider_name"].map(provider_label)
+    fig = px.bar(d, x="provider", y="rate", color="error_type", title=title,
+                 labels={"rate": "Error rate", "provider": "", "error_type": "Error type"},
+                 hover_data={"n": True})
+    fig.update_layout(barmode="stack", yaxis_tickformat=".1%", **LAYOUT)
+    return fig
+
+
+def error_timeline(timeline: pd.DataFrame) -> go.Figure:
+    title = "Error rate over time"
+    if timeline.empty:
+        return _empty(title)
+    d = timeline.copy()
+    d["provider"] = d["provider_name"].map(provider_label)
+    fig = px.line(d, x="period", y="error_rate", color="provider", title=title,
+                  labels={"error_rate": "Error rate", "period": ""},
+                  hover_data={"requests": True, "errors": True})
+    fig.update_layout(yaxis_tickformat=".0%", **LAYOUT)
+    return fig
+
+
+def top_features(features: pd.DataFrame) -> go.Figure:
+    title = "Most expensive features"
+    if features.empty:
+        return _empty(title)
+    d = features.sort_values("cost_usd")
+    fig = px.bar(d, x="cost_usd", y="feature", orientation="h", title=title,
+                 labels={"cost_usd": "Cost (USD)", "feature": ""},
+                 hover_data={"requests": True, "share": ":.1%"}, text_auto="$.2s")
+    fig.update_layout(xaxis_tickprefix="$", **LAYOUT)
+    return fig

@@ -1,0 +1,161 @@
+"""Streamlit glue shared by app.py and the pages: sign-in, the current user, the warehouse.
+
+Kept apart from :mod:`core.auth` (which knows nothing of Streamlit) so the rules stay
+testable without a browser, while every page can repeat the role check in one line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from core.auth import AccessDenied, User, UserError, UserStore
+from core.domain import DEMO_ORG, Role
+from core.settings import cookie_key, get_settings
+from core.warehouse.db import Warehouse, WarehouseBusy
+
+PAGE_FILES: dict[str, tuple[str, str, str]] = {
+    # key: (file, title, icon)
+    "usage": ("pages/usage.py", "Usage & Cost", ":material/monitoring:"),
+    "users": ("pages/users.py", "Users", ":material/group:"),
+}
+
+
+@st.cache_resource(show_spinner=False)
+def _warehouse(path: str) -> Warehouse:
+    # The app keeps the file open while pages use it and lets go after 2 s idle,
+    # so a CLI ingest waits at most a moment (see core.warehouse.db).
+    return Warehouse(Path(path), idle_close_s=2.0, lock_timeout_s=get_settings().lock_timeout_s,
+                     label="the Switchyard app")
+
+
+def warehouse() -> Warehouse:
+    return _warehouse(str(get_settings().warehouse_path))
+
+
+def _first_admin_form(store: UserStore) -> None:
+    st.title("Welcome to Switchyard")
+    st.write(
+        "No one has signed up yet. Create the first admin account: it owns this instance "
+        "and can add the rest of your team."
+    )
+    with st.form("first_admin"):
+        username = st.text_input("Username", placeholder="e.g. alex")
+        name = st.text_input("Display name", placeholder="e.g. Alex Kim")
+        email = st.text_input("E-mail (optional)")
+        org = st.text_input(
+            "Organization id", value=DEMO_ORG,
+            help="Lowercase letters, digits, '-' or '_'. The demo history belongs to 'demo'.",
+        )
+        password = st.text_input("Password", type="password", help="At least 8 characters.")
+        confirm = st.text_input("Repeat password", type="password")
+        submitted = st.form_submit_button("Create admin account", type="primary")
+    if submitted:
+        if password != confirm:
+            st.error("The two passwords differ.")
+            return
+        try:
+            store.add_user(username, name, email, password, Role.admin, org.strip())
+        except (UserError, AccessDenied) as exc:
+            st.error(str(exc))
+            return
+        st.session_state["_just_created"] = username
+        st.rerun()
+
+
+def sign_in() -> tuple[User, object]:
+    """Show first-run setup or the login form until someone is signed in; then return them."""
+    store = UserStore()
+    if store.is_empty():
+        _first_admin_form(store)
+        st.stop()
+    import streamlit_authenticator as stauth
+
+    s = get_settings()
+    authenticator = stauth.Authenticate(
+        store.credentials(),
+        s.cookie_name,
+        cookie_key(s),
+        s.cookie_expiry_days,
+        auto_hash=False,
+        login_sleep_time=0.0,
+    )
+    was_signed_in = bool(st.session_state.get("authentication_status"))
+    if not was_signed_in:
+        st.title("Switchyard")
+        st.caption("What your AI models cost, how fast they are, and which one serves each feature.")
+        if st.session_state.pop("_just_created", None):
+            st.success("Admin account created. Sign in to continue.")
+    authenticator.login(location="main", fields={"Form name": "Sign in", "Login": "Sign in"},
+                        key="login")
+    status = st.session_state.get("authentication_status")
+    if status is False:
+        st.error("Username or password is incorrect.")
+    if not status:
+        st.stop()
+    if not was_signed_in:
+        st.rerun()  # draw the app without the sign-in header
+    user = store.get(st.session_state.get("username"))
+    if user is None:  # removed while signed in
+        st.session_state["authentication_status"] = None
+        st.error("This account no longer exists.")
+        st.stop()
+    st.session_state["_user"] = user
+    return user, authenticator
+
+
+def current_user() -> User:
+    """The signed-in user, re-read from the credentials file (role changes apply at once)."""
+    cached = st.session_state.get("_user")
+    username = st.session_state.get("username")
+    if cached is None or not username or not st.session_state.get("authentication_status"):
+        st.error("Please sign in.")
+        st.stop()
+    user = UserStore().get(username)
+    if user is None:
+        st.error("This account no longer exists.")
+        st.stop()
+    return user
+
+
+def require_page(page: str) -> User:
+    """Every page calls this first: navigation hides pages, this stops a typed URL."""
+    user = current_user()
+    if not user.may_open(page):
+        st.error("You do not have access to this page. Ask an admin if you need it.")
+        st.stop()
+    return user
+
+
+def navigation(user: User) -> list:
+    return [
+        st.Page(PAGE_FILES[key][0], title=PAGE_FILES[key][1], icon=PAGE_FILES[key][2],
+                default=(key == "usage"))
+        for key in PAGE_FILES
+        if user.may_open(key)
+    ]
+
+
+def sidebar(user: User, authenticator) -> None:
+    with st.sidebar:
+        st.markdown(f"**{user.name}** · {user.role.value}")
+        st.caption(f"Organization: `{user.org_id}`" + (" · instance owner" if user.owner else ""))
+        authenticator.logout("Sign out", location="sidebar", key="logout")
+    if not st.session_state.get("authentication_status"):
+        st.session_state.pop("_user", None)
+        st.rerun()
+
+
+def flash(message: str) -> None:
+    """Show ``message`` after the next rerun (st.success would vanish with the rerun)."""
+    st.session_state.setdefault("_flash", []).append(message)
+
+
+def show_flash() -> None:
+    for message in st.session_state.pop("_flash", []):
+        st.success(message)
+
+
+def busy_message(exc: WarehouseBusy) -> None:
+    st.warning(f"{exc} The page will work again as soon as it is free.")

@@ -1,0 +1,217 @@
+"""Usage & Cost: what the organization spends on AI models, and how fast and reliable they are."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import streamlit as st
+
+from core import charts, session
+from core.auth import INGEST_ROLES
+from core.domain import UsageFilter
+from core.warehouse import queries
+from core.warehouse.db import WarehouseBusy
+from core.warehouse.ingest import UnreadableFile, ingest_bytes, quarantine_csv
+
+user = session.require_page("usage")
+wh = session.warehouse()
+st.title("Usage & Cost")
+
+
+def import_panel(org_id: str) -> None:
+    """Upload usage files; good rows land, bad rows are listed with their reasons."""
+    if user.role not in INGEST_ROLES:
+        st.info("Viewers cannot import usage files. Ask an editor or admin.")
+        return
+    st.write(
+        "Load usage events as **JSONL, CSV or Parquet**, a **LiteLLM SpendLogs** export, or "
+        "**OpenTelemetry GenAI spans** (JSON). Re-importing a file adds nothing twice."
+    )
+    files = st.file_uploader(
+        "Usage files", type=["jsonl", "ndjson", "json", "csv", "parquet"],
+        accept_multiple_files=True, key="import_files",
+    )
+    if st.button("Import", type="primary", disabled=not files, key="import_go"):
+        progress = st.progress(0.0, text="Importing…")
+        for i, f in enumerate(files or []):
+            progress.progress(i / len(files), text=f"Importing {f.name}…")
+            try:
+                report = ingest_bytes(wh, org_id, f.getvalue(), f.name)
+            except UnreadableFile as exc:
+                st.error(str(exc))
+                continue
+            except WarehouseBusy as exc:
+                session.busy_message(exc)
+                continue
+            (st.warning if report.rows_quarantined else st.success)(report.summary())
+            if report.bad_rows:
+                st.dataframe(
+                    [{"row": b.row_number, "reason": b.reason} for b in report.bad_rows[:500]],
+                    hide_index=True, use_container_width=True,
+                )
+                st.download_button(
+                    f"Download the {report.rows_quarantined:,} rejected rows (CSV)",
+                    quarantine_csv(report), file_name=f"{f.name}.rejected.csv",
+                    mime="text/csv", key=f"rejected_{i}",
+                )
+        progress.progress(1.0, text="Import finished.")
+
+
+try:
+    orgs = queries.org_ids(wh)
+    with st.sidebar:
+        st.subheader("Filters")
+        if user.role.value == "admin":
+            choices = user.visible_orgs(orgs)
+            org_choice = st.selectbox(
+                "Organization", choices, index=choices.index(user.org_id),
+                disabled=len(choices) == 1, key="flt_org",
+                help="Only the instance owner can switch organizations.",
+            )
+        else:
+            org_choice = user.org_id
+    org_id = user.scope(org_choice)
+    opts = queries.filter_options(wh, org_id)
+except WarehouseBusy as exc:
+    session.busy_message(exc)
+    st.stop()
+
+if opts["last_day"] is None:
+    st.info(
+        "No usage in this organization yet. Import usage files below, run "
+        "`switchyard ingest FILE…` from a terminal, or build demo history with `switchyard demo`."
+    )
+    import_panel(org_id)
+    st.stop()
+
+first, last = opts["first_day"], opts["last_day"]
+with st.sidebar:
+    default_start = max(first, last - timedelta(days=29))
+    picked = st.date_input("Date range", value=(default_start, last), min_value=first,
+                           max_value=last, key="flt_dates")
+    if isinstance(picked, tuple | list):
+        start, end = (picked[0], picked[-1]) if picked else (default_start, last)
+    else:
+        start = end = picked
+    providers = st.multiselect("Provider", opts["providers"], format_func=charts.provider_label,
+                               key="flt_providers", placeholder="All providers")
+    model_options = [m for m in opts["models"]
+                     if not providers or opts["model_provider"].get(m) in providers]
+    models = st.multiselect("Model", model_options, key="flt_models", placeholder="All models")
+    features = st.multiselect("Feature", opts["features"], key="flt_features",
+                              placeholder="All features")
+    sources = st.multiselect("Source", opts["sources"], key="flt_sources",
+                             placeholder="All sources")
+
+flt = UsageFilter(org_id=org_id, start=start, end=end, providers=providers, models=models,
+                  features=features, sources=sources)
+try:
+    dash = queries.dashboard(wh, flt)
+except WarehouseBusy as exc:
+    session.busy_message(exc)
+    st.stop()
+
+st.caption(f"{flt.start:%d %b %Y} – {flt.end:%d %b %Y} · organization `{org_id}` · compared with "
+           f"the previous {flt.days} days")
+
+cur, prev = dash.kpis["current"], dash.kpis["previous"]
+
+
+def delta(key: str, fmt: str) -> str | None:
+    a, b = cur.get(key), prev.get(key)
+    if a is None or b is None or not prev.get("requests"):
+        return None
+    if key == "error_rate":
+        return f"{(a - b) * 100:+.2f} pp"
+    if not b:
+        return None
+    return f"{(a - b) / b * 100:+.1f}%"
+
+
+k1, k2, k3, k4, k5 = st.columns(5)
+k1.metric("Spend", f"${cur['spend']:,.2f}", delta("spend", ""), delta_color="inverse")
+k2.metric("Requests", f"{cur['requests']:,.0f}", delta("requests", ""))
+k3.metric("Tokens", f"{cur['tokens'] / 1e6:,.2f} M", delta("tokens", ""))
+k4.metric("p95 latency", f"{cur['p95_ms']:,.0f} ms" if cur["p95_ms"] else "–",
+          delta("p95_ms", ""), delta_color="inverse")
+k5.metric("Error rate", f"{cur['error_rate'] * 100:.2f}%" if cur["error_rate"] is not None else "–",
+          delta("error_rate", ""), delta_color="inverse")
+
+if dash.empty:
+    st.info("No events match these filters. Widen the date range or clear a filter in the sidebar.")
+
+tab_cost, tab_latency, tab_errors, tab_events, tab_import = st.tabs(
+    ["Cost", "Latency", "Errors", "Events", "Import"]
+)
+
+with tab_cost:
+    by = st.segmented_control(
+        "Stack daily cost by", ["request_model", "provider_name", "feature"],
+        format_func=lambda v: charts.DIM_LABEL[v], default="request_model", key="cost_by",
+    ) or "request_model"
+    st.plotly_chart(charts.daily_cost(dash.daily_cost, by), use_container_width=True)
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(charts.top_features(dash.features), use_container_width=True)
+    c2.plotly_chart(charts.cost_vs_latency(dash.models), use_container_width=True)
+
+with tab_latency:
+    pct = st.segmented_control("Percentile", ["p50", "p95", "p99"], default="p95",
+                               key="latency_pct") or "p95"
+    st.plotly_chart(charts.latency_over_time(dash.latency_daily, pct), use_container_width=True)
+    st.subheader("Models")
+    table = dash.models.rename(columns={
+        "provider_name": "Provider", "request_model": "Model", "requests": "Requests",
+        "errors": "Errors", "cost_usd": "Cost (USD)", "tokens": "Tokens", "avg_ms": "Avg ms",
+        "p50": "p50 ms", "p95": "p95 ms", "error_rate": "Error rate",
+        "cost_per_1k": "USD / 1k requests",
+    })
+    st.dataframe(
+        table, hide_index=True, use_container_width=True,
+        column_config={
+            "Cost (USD)": st.column_config.NumberColumn(format="$%.2f"),
+            "USD / 1k requests": st.column_config.NumberColumn(format="$%.3f"),
+            "Error rate": st.column_config.NumberColumn(format="percent"),
+            "Avg ms": st.column_config.NumberColumn(format="%.0f"),
+            "p50 ms": st.column_config.NumberColumn(format="%.0f"),
+            "p95 ms": st.column_config.NumberColumn(format="%.0f"),
+        },
+    )
+    st.download_button("Download model table (CSV)", dash.models.to_csv(index=False),
+                       file_name="models.csv", mime="text/csv", key="dl_models")
+
+with tab_errors:
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(charts.error_rate_by_provider(dash.providers, dash.error_types),
+                    use_container_width=True)
+    c2.plotly_chart(charts.error_timeline(dash.timeline), use_container_width=True)
+
+with tab_events:
+    top = st.columns([1, 1, 2])
+    errors_only = top[0].toggle("Errors only", key="ev_errors")
+    page_no = top[1].number_input("Page", min_value=1, value=1, step=1, key="ev_page")
+    size = 200
+    try:
+        events = queries.events_page(wh, flt, limit=size, offset=(int(page_no) - 1) * size,
+                                     errors_only=errors_only)
+    except WarehouseBusy as exc:
+        session.busy_message(exc)
+        st.stop()
+    st.caption(f"Newest first · {size} per page · page {int(page_no)}")
+    if events.empty:
+        st.info("No events on this page for these filters.")
+    else:
+        st.dataframe(events, hide_index=True, use_container_width=True,
+                     column_config={"cost_usd": st.column_config.NumberColumn(format="$%.6f")})
+    d1, d2, _ = st.columns([1, 1, 2])
+    d1.download_button("Export CSV", lambda: queries.export_events(wh, flt, "csv",
+                                                                    errors_only=errors_only),
+                       file_name=f"usage_{org_id}_{flt.start}_{flt.end}.csv", mime="text/csv",
+                       key="export_csv")
+    d2.download_button("Export Parquet", lambda: queries.export_events(wh, flt, "parquet",
+                                                                        errors_only=errors_only),
+                       file_name=f"usage_{org_id}_{flt.start}_{flt.end}.parquet",
+                       mime="application/octet-stream", key="export_parquet")
+    st.caption(f"Exports hold every matching event, newest first (up to {queries.EXPORT_LIMIT:,}).")
+
+with tab_import:
+    import_panel(org_id)
