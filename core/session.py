@@ -81,21 +81,26 @@ def sign_in() -> tuple[User, object]:
         auto_hash=False,
         login_sleep_time=0.0,
     )
-    was_signed_in = bool(st.session_state.get("authentication_status"))
-    if not was_signed_in:
-        st.title("Switchyard")
-        st.caption("What your AI models cost, how fast they are, and which one serves each feature.")
-        if st.session_state.pop("_just_created", None):
-            st.success("Admin account created. Sign in to continue.")
-    authenticator.login(location="main", fields={"Form name": "Sign in", "Login": "Sign in"},
-                        key="login")
+    header = st.empty()
+    if not st.session_state.get("authentication_status"):
+        with header.container():
+            st.title("Switchyard")
+            st.caption(
+                "What your AI models cost, how fast they are, and which one serves each feature."
+            )
+            if st.session_state.get("_just_created"):
+                st.success("Admin account created. Sign in to continue.")
+            authenticator.login(location="main", key="login",
+                                fields={"Form name": "Sign in", "Login": "Sign in"})
+            if st.session_state.get("authentication_status") is False:
+                st.error("Username or password is incorrect.")
+    else:
+        authenticator.login(location="unrendered", key="login")
     status = st.session_state.get("authentication_status")
-    if status is False:
-        st.error("Username or password is incorrect.")
     if not status:
         st.stop()
-    if not was_signed_in:
-        st.rerun()  # draw the app without the sign-in header
+    header.empty()  # the app replaces the sign-in header (no rerun: the cookie must get set)
+    st.session_state.pop("_just_created", None)
     user = store.get(st.session_state.get("username"))
     if user is None:  # removed while signed in
         st.session_state["authentication_status"] = None

@@ -7,7 +7,7 @@ from datetime import timedelta
 import streamlit as st
 
 from core import charts, session
-from core.auth import INGEST_ROLES
+from core.auth import INGEST_ROLES, UserStore
 from core.domain import UsageFilter
 from core.warehouse import queries
 from core.warehouse.db import WarehouseBusy
@@ -58,7 +58,7 @@ def import_panel(org_id: str) -> None:
 
 
 try:
-    orgs = queries.org_ids(wh)
+    orgs = sorted(set(queries.org_ids(wh)) | set(UserStore().organizations()))
     with st.sidebar:
         st.subheader("Filters")
         if user.role.value == "admin":

@@ -1,0 +1,47 @@
+# Two commands do all setup on a fresh machine:
+#   make run   - create the virtual environment, install, prepare the embedded default
+#                (local DuckDB warehouse with demo history; no API keys) and start the app
+#   make test  - the same setup, plus Debian's chromium for the browser tests, then every test
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PORT ?= 8501
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: run test install chromium lint bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/switchyard init
+	$(BIN)/streamlit run app.py --server.port $(PORT)
+
+# Browser tests drive Debian's chromium (never a browser download).
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "Installing Debian's chromium for the browser tests…"; \
+		SUDO=""; if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+	@chromium --version
+
+lint: install
+	$(BIN)/ruff check .
+
+test: install chromium lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: install
+	$(BIN)/switchyard bench warehouse --events 10000000
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

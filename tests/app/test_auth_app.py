@@ -1,0 +1,120 @@
+"""AppTest: first-run setup, sign-in, sign-out and role gating."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from tests.app.conftest import PASSWORD, app, login, signed_in
+
+from core.settings import get_settings
+
+
+def _fill(at, label: str, value: str) -> None:
+    next(t for t in at.text_input if t.label == label).input(value)
+
+
+def _click(at, label: str):
+    next(b for b in at.button if b.label == label).click()
+    return at.run()
+
+
+def test_first_run_creates_the_owner_admin(home: Path) -> None:
+    at = app().run()
+    assert not at.exception
+    assert at.title[0].value == "Welcome to Switchyard"
+
+    _fill(at, "Username", "ada")
+    _fill(at, "Display name", "Ada Lovelace")
+    _fill(at, "Password", "short")
+    _fill(at, "Repeat password", "short")
+    at = _click(at, "Create admin account")
+    assert "at least 8 characters" in at.error[0].value
+
+    _fill(at, "Password", PASSWORD)
+    _fill(at, "Repeat password", PASSWORD + "x")
+    at = _click(at, "Create admin account")
+    assert "differ" in at.error[0].value
+
+    _fill(at, "Repeat password", PASSWORD)
+    _fill(at, "Password", PASSWORD)
+    at = _click(at, "Create admin account")
+    assert not at.exception
+    assert any("Admin account created" in s.value for s in at.success)
+
+    creds = get_settings().credentials_path
+    data = json.loads(creds.read_text())
+    rec = data["usernames"]["ada"]
+    assert rec["roles"] == ["admin"] and rec["owner"] is True and rec["org_id"] == "demo"
+    assert rec["password"].startswith("$2") and PASSWORD not in creds.read_text()
+    assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+
+    at = login(at, "ada", "wrong-password")
+    assert any("incorrect" in e.value for e in at.error)
+    at = login(at, "ada", PASSWORD)
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Usage & Cost"]
+
+
+def test_cookie_key_is_generated_private_and_not_the_default(home: Path) -> None:
+    app().run()
+    key_file = get_settings().cookie_key_path
+    assert key_file.exists()
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    key = key_file.read_text().strip()
+    assert len(key) >= 32 and key != "some_key"
+
+
+def test_sign_out_returns_to_the_sign_in_form(seeded_home: Path) -> None:
+    at = signed_in("owner")
+    assert [t.value for t in at.title] == ["Usage & Cost"]
+    at = _click(at, "Sign out")
+    assert not at.exception
+    assert any(t.label == "Password" for t in at.text_input)
+    assert "Usage & Cost" not in [t.value for t in at.title]
+
+
+def test_viewer_sees_only_their_pages_and_cannot_open_users_by_url(seeded_home: Path) -> None:
+    at = signed_in("viewer")
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Usage & Cost"]
+    at.switch_page("pages/users.py").run()
+    assert not at.exception
+    assert any("do not have access" in e.value for e in at.error)
+    assert "Users" not in [t.value for t in at.title]
+
+
+def test_admin_adds_a_user_and_changes_their_role(seeded_home: Path) -> None:
+    at = signed_in("owner")
+    at.switch_page("pages/users.py").run()
+    assert not at.exception
+    assert at.title[0].value == "Users"
+    _fill(at, "Username", "newbie")
+    _fill(at, "Display name", "New Person")
+    _fill(at, "Initial password", PASSWORD)
+    at = _click(at, "Add user")
+    assert not at.exception
+    assert any("Added newbie" in s.value for s in at.success)
+
+    at.selectbox(key="edit_user").select("newbie").run()
+    at.selectbox(key="edit_role").select("analyst").run()
+    at = _click(at, "Save role")
+    assert any("newbie is now analyst" in s.value for s in at.success)
+
+    # the new user can sign in with the role that was set
+    fresh = login(app().run(), "newbie", PASSWORD)
+    assert not fresh.exception
+    assert [t.value for t in fresh.title] == ["Usage & Cost"]
+    assert fresh.session_state["_user"].role.value == "analyst"
+
+
+def test_admin_of_another_org_sees_only_their_org(seeded_home: Path) -> None:
+    at = signed_in("acme_admin")
+    assert not at.exception
+    assert any("No usage in this organization yet" in i.value for i in at.info)
+    org_box = at.selectbox(key="flt_org")
+    assert org_box.options == ["acme"] and org_box.disabled
+    at.switch_page("pages/users.py").run()
+    names = at.dataframe[0].value["Username"].tolist()
+    assert names == ["acme_admin"]

@@ -1,0 +1,81 @@
+"""AppTest: the Usage & Cost page with demo history, its filters, and its empty states."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from tests.app.conftest import DEMO_END, signed_in
+
+
+def _metric(at, label: str) -> str:
+    return next(m for m in at.metric if m.label == label).value
+
+
+def _requests(at) -> int:
+    return int(_metric(at, "Requests").replace(",", ""))
+
+
+def test_usage_page_shows_kpis_charts_and_events(seeded_home: Path) -> None:
+    at = signed_in("analyst")
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Usage & Cost"]
+    labels = [m.label for m in at.metric]
+    assert labels == ["Spend", "Requests", "Tokens", "p95 latency", "Error rate"]
+    assert _requests(at) > 0
+    assert _metric(at, "Spend").startswith("$")
+    # default range: the last 30 days of data
+    assert at.date_input(key="flt_dates").value == (date(2026, 10, 22), DEMO_END)
+    # charts are drawn (plotly) and the drill-down table holds the newest events
+    assert len(at.get("plotly_chart")) >= 5
+    events = at.dataframe[-1].value
+    assert len(events) == 200
+    assert events["ts"].is_monotonic_decreasing
+    assert {"Export CSV", "Export Parquet"} <= {d.label for d in at.get("download_button")}
+
+
+def test_filters_narrow_the_numbers(seeded_home: Path) -> None:
+    at = signed_in("analyst")
+    everything = _requests(at)
+
+    at.multiselect(key="flt_providers").select("anthropic").run()
+    assert not at.exception
+    anthropic = _requests(at)
+    assert 0 < anthropic < everything
+    # the model list only offers models of the chosen provider
+    assert all(m.startswith("claude") for m in at.multiselect(key="flt_models").options)
+
+    at.multiselect(key="flt_providers").unselect("anthropic").run()
+    at.multiselect(key="flt_features").select("photo_analysis").run()
+    photos = _requests(at)
+    assert 0 < photos < everything
+
+    at.date_input(key="flt_dates").set_value((date(2026, 11, 20), date(2026, 11, 20))).run()
+    assert not at.exception
+    assert 0 < _requests(at) < photos
+
+
+def test_filter_with_no_matching_rows_says_what_to_do(seeded_home: Path) -> None:
+    at = signed_in("analyst")
+    at.multiselect(key="flt_providers").select("ollama").run()
+    at.multiselect(key="flt_features").select("safety_chat").run()
+    at.multiselect(key="flt_sources").select("health").run()
+    assert not at.exception
+    if _requests(at) == 0:
+        assert any("No events match these filters" in i.value for i in at.info)
+
+
+def test_viewer_cannot_import(seeded_home: Path) -> None:
+    at = signed_in("viewer")
+    assert not at.exception
+    assert any("Viewers cannot import" in i.value for i in at.info)
+
+
+def test_owner_can_switch_organizations(seeded_home: Path) -> None:
+    at = signed_in("owner")
+    box = at.selectbox(key="flt_org")
+    assert box.options == ["acme", "demo"] and not box.disabled
+    assert _requests(at) > 0
+    at.selectbox(key="flt_org").select("acme").run()
+    assert not at.exception
+    assert any("No usage in this organization yet" in i.value for i in at.info)

@@ -1,0 +1,86 @@
+"""As a person would: sign in, explore usage, filter, export; an admin adds a user."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import PASSWORD
+
+pytestmark = pytest.mark.e2e
+
+
+def sign_in(page: Page, url: str, username: str = "owner", password: str = PASSWORD) -> None:
+    page.goto(url)
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Usage & Cost")).to_be_visible()
+
+
+def metric(page: Page, label: str) -> str:
+    box = page.locator('[data-testid="stMetric"]').filter(has_text=label)
+    return box.locator('[data-testid="stMetricValue"]').inner_text()
+
+
+def test_explore_usage_filter_and_export(page: Page, app_url: str, tmp_path: Path) -> None:
+    page.goto(app_url)
+    page.get_by_label("Username").fill("owner")
+    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("Username or password is incorrect")).to_be_visible()
+
+    sign_in(page, app_url)
+    expect(page.locator('[data-testid="stMetric"]')).to_have_count(5)
+    before = metric(page, "Requests")
+    assert int(before.replace(",", "")) > 0
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+
+    # filter to one provider: the numbers and the charts change
+    provider = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
+    provider.click()
+    page.get_by_role("option", name="Anthropic").click()
+    page.keyboard.press("Escape")
+    expect(page.locator('[data-testid="stMetric"]').filter(has_text="Requests")
+           .locator('[data-testid="stMetricValue"]')).not_to_have_text(before)
+    after = int(metric(page, "Requests").replace(",", ""))
+    assert 0 < after < int(before.replace(",", ""))
+    legend = page.locator(".js-plotly-plot .legend").first
+    expect(legend).to_contain_text(re.compile("claude"))
+    expect(legend).not_to_contain_text("gpt-4o")
+
+    # the drill-down table and its CSV export
+    page.get_by_role("tab", name="Events").click()
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Export CSV").click()
+    target = tmp_path / "export.csv"
+    dl.value.save_as(target)
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert rows and len(rows) == after
+    assert {r["provider_name"] for r in rows} == {"anthropic"}
+
+    # sign out
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+
+
+def test_admin_adds_a_user_who_can_sign_in(page: Page, app_url: str) -> None:
+    sign_in(page, app_url)
+    page.get_by_role("link", name="Users").click()
+    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+    form = page.locator('[data-testid="stForm"]').filter(has_text="Add a user")
+    form.get_by_label("Username").fill("bea")
+    form.get_by_label("Display name").fill("Bea Viewer")
+    form.get_by_label("Initial password").fill(PASSWORD)
+    form.get_by_role("button", name="Add user").click()
+    expect(page.get_by_text("Added bea as viewer")).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()
+
+    sign_in(page, app_url, "bea")
+    expect(page.get_by_role("link", name="Users")).to_have_count(0)
+    expect(page.get_by_text("Viewers cannot import")).to_have_count(1)

@@ -1,0 +1,102 @@
+"""Users, roles and organization scoping, enforced in core (not only by hiding widgets)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.auth import AccessDenied, UserError, UserStore, check_password
+from core.domain import Role, UsageFilter
+
+PW = "correct-horse-42"
+
+
+@pytest.fixture()
+def store(home: Path) -> UserStore:
+    s = UserStore()
+    s.add_user("owner", "Owner", "", PW, Role.admin, "demo")
+    s.add_user("ann", "Ann", "ann@example.com", PW, Role.analyst, "demo")
+    s.add_user("acme", "Acme admin", "", PW, Role.admin, "acme")
+    return s
+
+
+def test_first_user_must_be_admin_and_becomes_owner(home: Path) -> None:
+    s = UserStore()
+    with pytest.raises(UserError, match="first user must be an admin"):
+        s.add_user("vic", "V", "", PW, Role.viewer, "demo")
+    owner = s.add_user("boss", "Boss", "", PW, Role.admin, "demo")
+    assert owner.owner
+    second = s.add_user("two", "Two", "", PW, Role.admin, "demo")
+    assert not second.owner
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "org", "message"),
+    [
+        ("x", PW, "demo", "Username"),
+        ("good", "short", "demo", "at least 8"),
+        ("good", PW, "Bad Org!", "organization id"),
+        ("ann", PW, "demo", "already a user"),
+    ],
+)
+def test_bad_user_input_is_refused_with_a_reason(store: UserStore, username, password, org,
+                                                 message) -> None:
+    with pytest.raises(UserError, match=message):
+        store.add_user(username, "Name", "", password, Role.viewer, org)
+
+
+def test_passwords_are_bcrypt_hashed(store: UserStore) -> None:
+    text = store.path.read_text()
+    assert PW not in text and "$2b$" in text
+    assert check_password(store, "ann", PW)
+    assert not check_password(store, "ann", PW + "!")
+
+
+def test_admins_manage_only_their_own_org(store: UserStore) -> None:
+    acme = store.get("acme")
+    ann = store.get("ann")
+    with pytest.raises(AccessDenied):
+        store.add_user("x1", "X", "", PW, Role.viewer, "demo", acting=acme)
+    with pytest.raises(AccessDenied):
+        store.set_role("ann", Role.admin, acting=acme)
+    with pytest.raises(AccessDenied):
+        store.add_user("x2", "X", "", PW, Role.viewer, "demo", acting=ann)
+    store.add_user("x3", "X", "", PW, Role.viewer, "acme", acting=acme)
+    # the owner administers every organization
+    store.set_role("x3", Role.editor, acting=store.get("owner"))
+    assert store.get("x3").role is Role.editor
+    with pytest.raises(UserError, match="owner"):
+        store.remove_user("owner", acting=store.get("owner"))
+
+
+def test_scope_keeps_users_in_their_organization(store: UserStore) -> None:
+    ann, acme, owner = store.get("ann"), store.get("acme"), store.get("owner")
+    assert ann.scope() == "demo"
+    with pytest.raises(AccessDenied):
+        acme.scope("demo")
+    assert owner.scope("acme") == "acme"
+    assert acme.visible_orgs(["demo", "acme"]) == ["acme"]
+    assert owner.visible_orgs(["acme"]) == ["acme", "demo"]
+
+
+def test_role_pages() -> None:
+    from core.auth import ROLE_PAGES
+
+    assert "users" in ROLE_PAGES[Role.admin]
+    for role in (Role.editor, Role.analyst, Role.viewer):
+        assert "users" not in ROLE_PAGES[role]
+        assert "usage" in ROLE_PAGES[role]
+
+
+def test_usage_filter_validates_org_and_dates() -> None:
+    from datetime import date
+
+    with pytest.raises(ValueError):
+        UsageFilter(org_id="demo'; DROP TABLE usage_events; --", start=date(2026, 1, 1),
+                    end=date(2026, 1, 2))
+    with pytest.raises(ValueError, match="before the start"):
+        UsageFilter(org_id="demo", start=date(2026, 1, 2), end=date(2026, 1, 1))
+    f = UsageFilter(org_id="demo", start=date(2026, 1, 8), end=date(2026, 1, 14))
+    prev = f.previous_period()
+    assert (prev.start, prev.end) == (date(2026, 1, 1), date(2026, 1, 7))
