@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date
 from pathlib import Path
 
 import click
@@ -159,12 +158,6 @@ def users_list() -> None:
     for u in auth.UserStore().list_users():
         owner = " (owner)" if u.owner else ""
         click.echo(f"{u.username}\t{u.role}\t{u.org_id}{owner}")
-
-
-def _today() -> date:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).date()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,7 +20,6 @@ def _from_st_secrets(name: str) -> Any | None:
     """Read ``name`` from st.secrets without failing when there is no secrets file."""
     try:
         import streamlit as st
-
         from streamlit.runtime.secrets import secrets_singleton
 
         if not secrets_singleton.load_if_toml_exists():

@@ -117,7 +117,7 @@ st.caption(f"{flt.start:%d %b %Y} – {flt.end:%d %b %Y} · organization `{org_i
 cur, prev = dash.kpis["current"], dash.kpis["previous"]
 
 
-def delta(key: str, fmt: str) -> str | None:
+def delta(key: str) -> str | None:
     a, b = cur.get(key), prev.get(key)
     if a is None or b is None or not prev.get("requests"):
         return None
@@ -129,13 +129,13 @@ def delta(key: str, fmt: str) -> str | None:
 
 
 k1, k2, k3, k4, k5 = st.columns(5)
-k1.metric("Spend", f"${cur['spend']:,.2f}", delta("spend", ""), delta_color="inverse")
-k2.metric("Requests", f"{cur['requests']:,.0f}", delta("requests", ""))
-k3.metric("Tokens", f"{cur['tokens'] / 1e6:,.2f} M", delta("tokens", ""))
+k1.metric("Spend", f"${cur['spend']:,.2f}", delta("spend"), delta_color="inverse")
+k2.metric("Requests", f"{cur['requests']:,.0f}", delta("requests"))
+k3.metric("Tokens", f"{cur['tokens'] / 1e6:,.2f} M", delta("tokens"))
 k4.metric("p95 latency", f"{cur['p95_ms']:,.0f} ms" if cur["p95_ms"] else "–",
-          delta("p95_ms", ""), delta_color="inverse")
+          delta("p95_ms"), delta_color="inverse")
 k5.metric("Error rate", f"{cur['error_rate'] * 100:.2f}%" if cur["error_rate"] is not None else "–",
-          delta("error_rate", ""), delta_color="inverse")
+          delta("error_rate"), delta_color="inverse")
 
 if dash.empty:
     st.info("No events match these filters. Widen the date range or clear a filter in the sidebar.")

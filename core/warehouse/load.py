@@ -243,7 +243,7 @@ def _price_missing(cur: duckdb.DuckDBPyConnection) -> tuple[int, int]:
 
 
 ROLLUP_SQL = [
-    f"""
+    """
     INSERT INTO usage_hourly
     SELECT org_id, date_trunc('hour', ts) AS hour, provider_name, request_model, feature, source,
         count(*), count(*) FILTER (WHERE status = 'error'),

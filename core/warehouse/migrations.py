@@ -22,7 +22,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (
         1,
         "usage events, rollups, ingest log and quarantine",
-        f"""
+        """
         CREATE TABLE usage_events (
             request_id VARCHAR NOT NULL,
             ts TIMESTAMP NOT NULL,

@@ -20,8 +20,9 @@ DEMO_END = date(2026, 11, 20)
 @pytest.fixture()
 def seeded_home(home: Path) -> Path:
     """Owner admin + one user per role in 'demo', an admin of 'acme', and demo history."""
-    from core.settings import get_settings
     from core.warehouse.demo import build_demo
+
+    from core.settings import get_settings
 
     store = UserStore()
     store.add_user("owner", "Olivia Owner", "", PASSWORD, Role.admin, "demo")

@@ -6,9 +6,8 @@ import json
 import stat
 from pathlib import Path
 
-from tests.app.conftest import PASSWORD, app, login, signed_in
-
 from core.settings import get_settings
+from tests.app.conftest import PASSWORD, app, login, signed_in
 
 
 def _fill(at, label: str, value: str) -> None:
