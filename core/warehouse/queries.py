@@ -326,19 +326,15 @@ def export_events(wh: Warehouse, f: UsageFilter, fmt: str, *, errors_only: bool 
     os.close(fd)
     try:
         with wh.cursor() as cur:
-            rel = cur.execute(
+            rel = cur.sql(
                 f"SELECT {', '.join(EVENT_PAGE_COLUMNS)} FROM usage_events WHERE {where} "
                 f"ORDER BY ts DESC, request_id LIMIT {EXPORT_LIMIT}",
-                params,
-            ).arrow()
-        if fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            pq.write_table(rel, tmp)
-        else:
-            import pyarrow.csv as pcsv
-
-            pcsv.write_csv(rel, tmp)
+                params=params,
+            )
+            if fmt == "parquet":
+                rel.write_parquet(tmp)
+            else:
+                rel.write_csv(tmp, header=True)
         with open(tmp, "rb") as fh:
             return fh.read()
     finally:
