@@ -129,8 +129,21 @@ def _provider_sql(col: str) -> str:
     return f"CASE {norm} {whens} ELSE {norm} END"
 
 
-def _checked_sql(src: str, present: set[str], org_id: str) -> str:
-    """A SELECT that types every canonical column and adds ``_reason`` ('' when good)."""
+_INT_TYPES = {"BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "USMALLINT",
+              "UTINYINT", "HUGEINT"}
+_FLOAT_TYPES = {"DOUBLE", "FLOAT", "REAL"}
+
+
+def _checked_sql(
+    src: str, present: set[str], org_id: str, types: dict[str, str] | None = None
+) -> str:
+    """A SELECT that types every canonical column and adds ``_bad`` and ``_reason``.
+
+    ``_bad`` is a cheap boolean; ``_reason`` (the human-readable list of problems, '' when
+    good) is only computed where it is selected, i.e. for the bad rows. ``types`` (column
+    -> DuckDB type of the stage) lets already-typed columns skip text round trips.
+    """
+    types = types or {}
 
     def raw(col: str) -> str:
         return col if col in present else "NULL"
@@ -139,54 +152,65 @@ def _checked_sql(src: str, present: set[str], org_id: str) -> str:
         return f"nullif(trim(CAST({raw(col)} AS VARCHAR)), '')"
 
     sel: list[str] = ["_row"]
-    reasons: list[str] = []
+    checks: list[tuple[str, str]] = []  # (condition that makes the row bad, reason)
     sel.append(f"{txt('request_id')} AS request_id")
-    reasons.append(f"CASE WHEN {txt('request_id')} IS NULL THEN 'request_id is missing' END")
+    checks.append((f"{txt('request_id')} IS NULL", "'request_id is missing'"))
     if "ts" in present:
         ts_expr = (
+            "CAST(ts AS TIMESTAMP)" if types.get("ts", "").startswith("TIMESTAMP") else
             "CASE WHEN typeof(ts) LIKE 'TIMESTAMP%' THEN CAST(ts AS TIMESTAMP) "
             "ELSE CAST(TRY_CAST(CAST(ts AS VARCHAR) AS TIMESTAMPTZ) AS TIMESTAMP) END"
         )
     else:
         ts_expr = "CAST(NULL AS TIMESTAMP)"
     sel.append(f"{ts_expr} AS ts")
-    reasons.append(
-        f"CASE WHEN ({ts_expr}) IS NULL THEN 'timestamp is missing or not a date-time"
-        f" (' || coalesce(CAST({raw('ts')} AS VARCHAR), 'empty') || ')' END"
-    )
+    checks.append((
+        f"({ts_expr}) IS NULL",
+        "'timestamp is missing or not a date-time"
+        f" (' || coalesce(CAST({raw('ts')} AS VARCHAR), 'empty') || ')'",
+    ))
     sel.append(f"coalesce({txt('org_id')}, '{org_id}') AS org_id")
-    reasons.append(
-        f"CASE WHEN {txt('org_id')} IS NOT NULL AND {txt('org_id')} <> '{org_id}' THEN "
-        f"'belongs to organization ' || {txt('org_id')} || ', not {org_id}' END"
-    )
+    checks.append((
+        f"{txt('org_id')} IS NOT NULL AND {txt('org_id')} <> '{org_id}'",
+        f"'belongs to organization ' || {txt('org_id')} || ', not {org_id}'",
+    ))
     sel.append(f"{_provider_sql(txt('provider_name'))} AS provider_name")
-    reasons.append(f"CASE WHEN {txt('provider_name')} IS NULL THEN 'provider_name is missing' END")
+    checks.append((f"{txt('provider_name')} IS NULL", "'provider_name is missing'"))
     sel.append(f"{txt('request_model')} AS request_model")
-    reasons.append(f"CASE WHEN {txt('request_model')} IS NULL THEN 'request_model is missing' END")
+    checks.append((f"{txt('request_model')} IS NULL", "'request_model is missing'"))
     sel.append(f"{txt('response_model')} AS response_model")
     sel.append(f"coalesce({txt('feature')}, '{UNASSIGNED_FEATURE}') AS feature")
     src_expr = f"coalesce(lower({txt('source')}), 'production')"
     sel.append(f"{src_expr} AS source")
     allowed = ", ".join(f"'{s}'" for s in SOURCES)
-    reasons.append(
-        f"CASE WHEN {src_expr} NOT IN ({allowed}) THEN 'source must be one of "
-        f"production, benchmark, health (got ' || {src_expr} || ')' END"
-    )
+    checks.append((
+        f"{src_expr} NOT IN ({allowed})",
+        f"'source must be one of production, benchmark, health (got ' || {src_expr} || ')'",
+    ))
     for col in TOKEN_COLUMNS:
-        cast = f"TRY_CAST({raw(col)} AS DOUBLE)"
-        sel.append(f"CAST({cast} AS BIGINT) AS {col}")
-        reasons.append(
-            f"CASE WHEN {raw(col)} IS NOT NULL AND ({cast} IS NULL OR {cast} < 0 "
-            f"OR {cast} <> floor({cast})) THEN '{col} must be a whole number ≥ 0 (got ' "
-            f"|| CAST({raw(col)} AS VARCHAR) || ')' END"
+        if types.get(col) in _INT_TYPES:
+            sel.append(f"CAST({col} AS BIGINT) AS {col}")
+            bad = f"{col} < 0"
+        else:
+            cast = f"TRY_CAST({raw(col)} AS DOUBLE)"
+            sel.append(f"CAST({cast} AS BIGINT) AS {col}")
+            bad = (f"{raw(col)} IS NOT NULL AND ({cast} IS NULL OR {cast} < 0 "
+                   f"OR {cast} <> floor({cast}))")
+        checks.append(
+            (bad, f"'{col} must be a whole number ≥ 0 (got ' || CAST({raw(col)} AS VARCHAR) "
+                  "|| ')'")
         )
     for col in ("cost_usd", "duration_ms", "ttft_ms"):
-        cast = f"TRY_CAST({raw(col)} AS DOUBLE)"
+        if types.get(col) in _FLOAT_TYPES | _INT_TYPES:
+            cast = f"CAST({col} AS DOUBLE)"
+            bad = f"{cast} < 0 OR isnan({cast}) OR isinf({cast})"
+        else:
+            cast = f"TRY_CAST({raw(col)} AS DOUBLE)"
+            bad = (f"{txt(col)} IS NOT NULL AND ({cast} IS NULL OR {cast} < 0 OR isnan({cast}) "
+                   f"OR isinf({cast}))")
         sel.append(f"{cast} AS {col}")
-        reasons.append(
-            f"CASE WHEN {txt(col)} IS NOT NULL AND ({cast} IS NULL OR {cast} < 0 OR isnan({cast}) "
-            f"OR isinf({cast})) THEN '{col} must be a number ≥ 0 (got ' "
-            f"|| CAST({raw(col)} AS VARCHAR) || ')' END"
+        checks.append(
+            (bad, f"'{col} must be a number ≥ 0 (got ' || CAST({raw(col)} AS VARCHAR) || ')'")
         )
     status_norm = _status_sql() if "status" in present else "NULL"
     err = txt("error_type")
@@ -194,52 +218,50 @@ def _checked_sql(src: str, present: set[str], org_id: str) -> str:
         f"coalesce({status_norm}, CASE WHEN {err} IS NULL THEN 'ok' ELSE 'error' END) AS status"
     )
     if "status" in present:
-        reasons.append(
-            f"CASE WHEN {txt('status')} IS NOT NULL AND ({status_norm}) IS NULL THEN "
-            f"'status must be ok or error (got ' || {txt('status')} || ')' END"
-        )
+        checks.append((
+            f"{txt('status')} IS NOT NULL AND ({status_norm}) IS NULL",
+            f"'status must be ok or error (got ' || {txt('status')} || ')'",
+        ))
     sel.append(
         f"CASE WHEN {err} IS NULL AND coalesce({status_norm}, 'ok') = 'error' THEN '_OTHER' "
         f"ELSE {err} END AS error_type"
     )
     sel.append(f"{txt('finish_reason')} AS finish_reason")
-    reason = "concat_ws('; ', " + ", ".join(reasons) + ")"
-    return f"SELECT {', '.join(sel)}, {reason} AS _reason FROM {src}"
+    bad_any = " OR ".join(f"({cond}) IS TRUE" for cond, _ in checks)
+    reason = "concat_ws('; ', " + ", ".join(
+        f"CASE WHEN {cond} THEN {msg} END" for cond, msg in checks
+    ) + ")"
+    return f"SELECT {', '.join(sel)}, {bad_any} AS _bad, {reason} AS _reason FROM {src}"
 
 
-def _price_missing(cur: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    """Fill cost_usd where missing from genai-prices rates. Returns (computed, unknown)."""
+def _rates_table(cur: duckdb.DuckDBPyConnection) -> None:
+    """``_rates``: genai-prices rates for every (provider, model, month) that lacks a cost."""
     combos = cur.execute(
-        "SELECT DISTINCT provider_name, request_model, strftime(ts, '%Y-%m') FROM new_events "
+        "SELECT DISTINCT provider_name, request_model, date_trunc('month', ts) FROM _good "
         "WHERE cost_usd IS NULL"
     ).fetchall()
-    if not combos:
-        return 0, 0
     rows = []
     for provider, model, month in combos:
-        r = rates(provider, model, datetime.fromisoformat(month + "-15"))
+        r = rates(provider, model, month.replace(day=15))
         if r is not None:
             rows.append((provider, model, month, r.input, r.output, r.cache_read))
     cur.execute(
         "CREATE OR REPLACE TEMP TABLE _rates (provider_name VARCHAR, request_model VARCHAR, "
-        "month VARCHAR, r_in DOUBLE, r_out DOUBLE, r_cache DOUBLE)"
+        "month TIMESTAMP, r_in DOUBLE, r_out DOUBLE, r_cache DOUBLE)"
     )
     if rows:
         cur.executemany("INSERT INTO _rates VALUES (?, ?, ?, ?, ?, ?)", rows)
-    missing = cur.execute("SELECT count(*) FROM new_events WHERE cost_usd IS NULL").fetchone()[0]
-    cur.execute(
-        """
-        UPDATE new_events AS e SET cost_usd =
-            greatest(coalesce(e.input_tokens, 0) - coalesce(e.cache_read_input_tokens, 0), 0) * r.r_in
-            + coalesce(e.cache_read_input_tokens, 0) * r.r_cache
-            + coalesce(e.output_tokens, 0) * r.r_out
-        FROM _rates r
-        WHERE e.cost_usd IS NULL AND e.provider_name = r.provider_name
-          AND e.request_model = r.request_model AND strftime(e.ts, '%Y-%m') = r.month
-        """
-    )
-    unknown = cur.execute("SELECT count(*) FROM new_events WHERE cost_usd IS NULL").fetchone()[0]
-    return int(missing - unknown), int(unknown)
+
+
+# Missing costs are computed while inserting, from the _rates row of the event's month.
+PRICED_COST_SQL = """coalesce(c.cost_usd,
+    greatest(coalesce(c.input_tokens, 0) - coalesce(c.cache_read_input_tokens, 0), 0) * r.r_in
+    + coalesce(c.cache_read_input_tokens, 0) * r.r_cache
+    + coalesce(c.output_tokens, 0) * r.r_out)"""
+RATES_JOIN_SQL = (
+    "LEFT JOIN _rates r ON r.provider_name = c.provider_name "
+    "AND r.request_model = c.request_model AND r.month = date_trunc('month', c.ts)"
+)
 
 
 ROLLUP_SQL = [
@@ -285,8 +307,17 @@ ROLLUP_SQL = [
 MAX_BAD_ROWS_KEPT = 10_000
 
 
+def _one(cur: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple:
+    return cur.execute(sql, params or []).fetchall()[0]
+
+
 def load_stage(wh: Warehouse, org_id: str, stage: Stage) -> IngestReport:
-    """Validate, de-duplicate, price and load one stage atomically. See module docstring."""
+    """Validate, de-duplicate, price and load one stage atomically. See module docstring.
+
+    Built for millions of rows: the stage is read once to count rows, bad rows, distinct
+    ids and missing costs, then once more by the INSERT; nothing is materialised in between.
+    Slower paths (exact de-duplication, pricing) run only when that first pass says so.
+    """
     started = datetime.now()
     ingest_id = uuid.uuid4().hex
     report = IngestReport(ingest_id, stage.source_name, stage.format)
@@ -299,35 +330,65 @@ def load_stage(wh: Warehouse, org_id: str, stage: Stage) -> IngestReport:
             cur.execute(f"CREATE OR REPLACE TEMP VIEW _stage AS {stage.relation_sql}")
         else:
             raise ValueError("a stage needs relation_sql or arrow")
-        present = {d[0] for d in cur.execute("SELECT * FROM _stage LIMIT 0").description}
-        unknown_ok = present - set(CANONICAL_COLUMNS) - {"_row"}
-        if unknown_ok:
-            # readers map to canonical names; anything else is ignored, never stored
-            pass
-        cur.execute(
-            f"CREATE OR REPLACE TEMP VIEW _checked AS {_checked_sql('_stage', present, org_id)}"
+        # readers map to canonical names; any other column is ignored, never stored
+        types = {r[0]: str(r[1]) for r in cur.execute("DESCRIBE _stage").fetchall()}
+        checked = _checked_sql("_stage", set(types), org_id, types)
+        cur.execute(f"CREATE OR REPLACE TEMP VIEW _checked AS {checked}")
+        # 1. one pass: how many rows, how many bad, are the good ids distinct, missing costs.
+        # Equal hashes are necessary for equal ids, so "as many hashes as rows" proves there
+        # is no duplicate; a (rare) hash collision only sends us down the exact path.
+        staged_rows, n_bad, n_hashes, n_no_cost = _one(
+            cur,
+            "SELECT count(*), count(*) FILTER (WHERE _bad), "
+            "count(DISTINCT hash(request_id)) FILTER (WHERE NOT _bad), "
+            "count(*) FILTER (WHERE NOT _bad AND cost_usd IS NULL) FROM _checked",
         )
-        staged_rows = cur.execute("SELECT count(*) FROM _stage").fetchone()[0]
-        bad = cur.execute(
-            "SELECT _row, _reason, to_json(c)::VARCHAR FROM _checked c WHERE _reason <> '' "
-            "ORDER BY _row"
-        ).fetchall()
-        cols = ", ".join(CANONICAL_COLUMNS)
-        cur.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE new_events AS
-            SELECT {cols}, '{ingest_id}' AS ingest_id FROM (
-                SELECT *, row_number() OVER (PARTITION BY request_id ORDER BY _row) AS _dup
-                FROM _checked WHERE _reason = ''
-            ) c
-            WHERE _dup = 1 AND NOT EXISTS (
-                SELECT 1 FROM usage_events u WHERE u.request_id = c.request_id
+        bad = []
+        if n_bad:
+            bad = cur.execute(
+                "SELECT _row, _reason, to_json(c)::VARCHAR FROM (SELECT * EXCLUDE (_bad) "
+                "FROM _checked WHERE _bad) c ORDER BY _row"
+            ).fetchall()
+        # 2. duplicates: the first occurrence in the file wins; ids already stored are skipped
+        good = "SELECT * FROM _checked WHERE NOT _bad"
+        if n_hashes < staged_rows - n_bad:  # rare: settle it exactly, for the repeated ids only
+            cur.execute(
+                f"CREATE OR REPLACE TEMP TABLE _first AS {good} AND request_id IN ("
+                "SELECT request_id FROM _checked WHERE NOT _bad GROUP BY request_id "
+                "HAVING count(*) > 1) QUALIFY row_number() OVER (PARTITION BY request_id "
+                "ORDER BY _row) = 1"
             )
-            """
+            good = (
+                f"{good} AND request_id NOT IN (SELECT request_id FROM _first) "
+                "UNION ALL SELECT * FROM _first"
+            )
+        cur.execute(f"CREATE OR REPLACE TEMP VIEW _good AS {good}")
+        cond = "true"
+        if _one(cur, "SELECT EXISTS (SELECT 1 FROM usage_events)")[0]:
+            cond = "NOT EXISTS (SELECT 1 FROM usage_events u WHERE u.request_id = c.request_id)"
+        # 3. missing costs from genai-prices rates, computed inside the INSERT
+        cost_sql, join_sql, missing = "c.cost_usd", "", 0
+        if n_no_cost:
+            _rates_table(cur)
+            cost_sql, join_sql = PRICED_COST_SQL, RATES_JOIN_SQL
+            missing = n_no_cost if cond == "true" and n_hashes == staged_rows - n_bad else _one(
+                cur, f"SELECT count(*) FROM _good c WHERE {cond} AND c.cost_usd IS NULL"
+            )[0]
+        cols = [cost_sql if col == "cost_usd" else f"c.{col}" for col in CANONICAL_COLUMNS]
+        loaded = _one(
+            cur,
+            f"INSERT INTO usage_events SELECT {', '.join(cols)}, '{ingest_id}' "
+            f"FROM _good c {join_sql} WHERE {cond}",
+        )[0]
+        cur.execute(
+            "CREATE OR REPLACE TEMP VIEW new_events AS "
+            f"SELECT * FROM usage_events WHERE ingest_id = '{ingest_id}'"
         )
-        loaded = cur.execute("SELECT count(*) FROM new_events").fetchone()[0]
-        report.costs_computed, report.costs_unknown = _price_missing(cur)
-        cur.execute(f"INSERT INTO usage_events SELECT {', '.join(EVENT_COLUMNS)} FROM new_events")
+        unknown = 0
+        if missing:
+            unknown = _one(cur, "SELECT count(*) FROM new_events WHERE cost_usd IS NULL")[0]
+        report.costs_computed, report.costs_unknown = int(missing - unknown), int(unknown)
+        # 4. rollups from the rows just written (read back compressed: faster than a temp copy)
         for sql in ROLLUP_SQL:
             cur.execute(sql)
         all_bad = list(stage.pre_bad) + [BadRow(int(r), why, raw) for r, why, raw in bad]
@@ -362,7 +423,9 @@ def load_stage(wh: Warehouse, org_id: str, stage: Stage) -> IngestReport:
                 report.costs_computed,
             ],
         )
-        cur.execute("DROP TABLE new_events")
+        cur.execute("DROP VIEW new_events")
+        cur.execute("DROP VIEW _good")
+        cur.execute("DROP TABLE IF EXISTS _first")
         cur.execute("DROP VIEW _checked")
         cur.execute("DROP VIEW _stage")
         if stage.arrow is not None:
