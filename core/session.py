@@ -15,6 +15,8 @@ from core.domain import DEMO_ORG, Role
 from core.settings import cookie_key, get_settings
 from core.warehouse.db import Warehouse, WarehouseBusy
 
+APP_ROOT = Path(__file__).resolve().parents[1]
+
 PAGE_FILES: dict[str, tuple[str, str, str]] = {
     # key: (file, title, icon)
     "usage": ("pages/usage.py", "Usage & Cost", ":material/monitoring:"),
@@ -67,27 +69,31 @@ def _first_admin_form(store: UserStore) -> None:
 def sign_in() -> tuple[User, object]:
     """Show first-run setup or the login form until someone is signed in; then return them."""
     store = UserStore()
+    s = get_settings()
+    key = cookie_key(s)  # generated on first run, before anyone signs up
     if store.is_empty():
         _first_admin_form(store)
         st.stop()
     import streamlit_authenticator as stauth
 
-    s = get_settings()
     authenticator = stauth.Authenticate(
         store.credentials(),
         s.cookie_name,
-        cookie_key(s),
+        key,
         s.cookie_expiry_days,
         auto_hash=False,
         login_sleep_time=0.0,
     )
-    header = st.empty()
+    header = st.container()
+    intro = None
     if not st.session_state.get("authentication_status"):
-        with header.container():
-            st.title("Switchyard")
-            st.caption(
-                "What your AI models cost, how fast they are, and which one serves each feature."
-            )
+        with header:
+            intro = st.empty()
+            with intro.container():
+                st.title("Switchyard")
+                st.caption(
+                    "What your AI models cost, how fast they are, and which one serves each feature."
+                )
             if st.session_state.get("_just_created"):
                 st.success("Admin account created. Sign in to continue.")
             authenticator.login(location="main", key="login",
@@ -99,7 +105,11 @@ def sign_in() -> tuple[User, object]:
     status = st.session_state.get("authentication_status")
     if not status:
         st.stop()
-    header.empty()  # the app replaces the sign-in header (no rerun: the cookie must get set)
+    # The sign-in form stays until the cookie component reports back and reruns the script;
+    # clearing it now would remove that component before it sets the re-authentication cookie.
+    # Only the welcome text goes at once, so the page's own title is the one that shows.
+    if intro is not None:
+        intro.empty()
     st.session_state.pop("_just_created", None)
     user = store.get(st.session_state.get("username"))
     if user is None:  # removed while signed in
@@ -135,7 +145,8 @@ def require_page(page: str) -> User:
 
 def navigation(user: User) -> list:
     return [
-        st.Page(PAGE_FILES[key][0], title=PAGE_FILES[key][1], icon=PAGE_FILES[key][2],
+        # Absolute paths: the pages resolve the same whichever script is the entry point.
+        st.Page(APP_ROOT / PAGE_FILES[key][0], title=PAGE_FILES[key][1], icon=PAGE_FILES[key][2],
                 default=(key == "usage"))
         for key in PAGE_FILES
         if user.may_open(key)
@@ -146,7 +157,7 @@ def sidebar(user: User, authenticator) -> None:
     with st.sidebar:
         st.markdown(f"**{user.name}** · {user.role.value}")
         st.caption(f"Organization: `{user.org_id}`" + (" · instance owner" if user.owner else ""))
-        authenticator.logout("Sign out", location="sidebar", key="logout")
+        authenticator.logout("Sign out", location="sidebar", key="sign_out")
     if not st.session_state.get("authentication_status"):
         st.session_state.pop("_user", None)
         st.rerun()

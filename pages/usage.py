@@ -47,7 +47,7 @@ def import_panel(org_id: str) -> None:
             if report.bad_rows:
                 st.dataframe(
                     [{"row": b.row_number, "reason": b.reason} for b in report.bad_rows[:500]],
-                    hide_index=True, use_container_width=True,
+                    hide_index=True, width="stretch",
                 )
                 st.download_button(
                     f"Download the {report.rows_quarantined:,} rejected rows (CSV)",
@@ -149,15 +149,15 @@ with tab_cost:
         "Stack daily cost by", ["request_model", "provider_name", "feature"],
         format_func=lambda v: charts.DIM_LABEL[v], default="request_model", key="cost_by",
     ) or "request_model"
-    st.plotly_chart(charts.daily_cost(dash.daily_cost, by), use_container_width=True)
+    st.plotly_chart(charts.daily_cost(dash.daily_cost, by), width="stretch")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(charts.top_features(dash.features), use_container_width=True)
-    c2.plotly_chart(charts.cost_vs_latency(dash.models), use_container_width=True)
+    c1.plotly_chart(charts.top_features(dash.features), width="stretch")
+    c2.plotly_chart(charts.cost_vs_latency(dash.models), width="stretch")
 
 with tab_latency:
     pct = st.segmented_control("Percentile", ["p50", "p95", "p99"], default="p95",
                                key="latency_pct") or "p95"
-    st.plotly_chart(charts.latency_over_time(dash.latency_daily, pct), use_container_width=True)
+    st.plotly_chart(charts.latency_over_time(dash.latency_daily, pct), width="stretch")
     st.subheader("Models")
     table = dash.models.rename(columns={
         "provider_name": "Provider", "request_model": "Model", "requests": "Requests",
@@ -166,7 +166,7 @@ with tab_latency:
         "cost_per_1k": "USD / 1k requests",
     })
     st.dataframe(
-        table, hide_index=True, use_container_width=True,
+        table, hide_index=True, width="stretch",
         column_config={
             "Cost (USD)": st.column_config.NumberColumn(format="$%.2f"),
             "USD / 1k requests": st.column_config.NumberColumn(format="$%.3f"),
@@ -182,8 +182,8 @@ with tab_latency:
 with tab_errors:
     c1, c2 = st.columns(2)
     c1.plotly_chart(charts.error_rate_by_provider(dash.providers, dash.error_types),
-                    use_container_width=True)
-    c2.plotly_chart(charts.error_timeline(dash.timeline), use_container_width=True)
+                    width="stretch")
+    c2.plotly_chart(charts.error_timeline(dash.timeline), width="stretch")
 
 with tab_events:
     top = st.columns([1, 1, 2])
@@ -200,7 +200,7 @@ with tab_events:
     if events.empty:
         st.info("No events on this page for these filters.")
     else:
-        st.dataframe(events, hide_index=True, use_container_width=True,
+        st.dataframe(events, hide_index=True, width="stretch",
                      column_config={"cost_usd": st.column_config.NumberColumn(format="$%.6f")})
     d1, d2, _ = st.columns([1, 1, 2])
     d1.download_button("Export CSV", lambda: queries.export_events(wh, flt, "csv",

@@ -27,7 +27,7 @@ table = pd.DataFrame(
         for u in people
     ]
 )
-st.dataframe(table, hide_index=True, use_container_width=True)
+st.dataframe(table, hide_index=True, width="stretch")
 st.download_button("Download (CSV)", table.to_csv(index=False), file_name="users.csv",
                    mime="text/csv", key="users_csv")
 

@@ -20,9 +20,8 @@ DEMO_END = date(2026, 11, 20)
 @pytest.fixture()
 def seeded_home(home: Path) -> Path:
     """Owner admin + one user per role in 'demo', an admin of 'acme', and demo history."""
-    from core.warehouse.demo import build_demo
-
     from core.settings import get_settings
+    from core.warehouse.demo import build_demo
 
     store = UserStore()
     store.add_user("owner", "Olivia Owner", "", PASSWORD, Role.admin, "demo")
@@ -35,8 +34,17 @@ def seeded_home(home: Path) -> Path:
     return home
 
 
+HARNESS = Path(__file__).resolve().parent / "harness" / "streamlit_app.py"
+
+
 def app() -> AppTest:
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    """The whole app (sign-in, navigation, sidebar, page) as the server runs it."""
+    return AppTest.from_file(str(HARNESS), default_timeout=60)
+
+
+def page_path(name: str) -> str:
+    """A page's path for ``AppTest.switch_page`` (pages are registered by absolute path)."""
+    return str(ROOT / "pages" / f"{name}.py")
 
 
 def signed_in(username: str) -> AppTest:

@@ -6,8 +6,11 @@ import json
 import stat
 from pathlib import Path
 
+import pytest
+from streamlit.testing.v1 import AppTest
+
 from core.settings import get_settings
-from tests.app.conftest import PASSWORD, app, login, signed_in
+from tests.app.conftest import PASSWORD, ROOT, app, login, page_path, signed_in
 
 
 def _fill(at, label: str, value: str) -> None:
@@ -78,15 +81,30 @@ def test_viewer_sees_only_their_pages_and_cannot_open_users_by_url(seeded_home: 
     at = signed_in("viewer")
     assert not at.exception
     assert [t.value for t in at.title] == ["Usage & Cost"]
-    at.switch_page("pages/users.py").run()
-    assert not at.exception
-    assert any("do not have access" in e.value for e in at.error)
-    assert "Users" not in [t.value for t in at.title]
+    # navigation does not offer the Users page to a viewer at all ...
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page(page_path("users"))
+
+    # ... and the page itself refuses a viewer who reaches its script some other way.
+    page = AppTest.from_file(str(ROOT / "pages" / "users.py"), default_timeout=60)
+    for key in ("authentication_status", "username", "name", "_user"):
+        page.session_state[key] = at.session_state[key]
+    page.run()
+    assert not page.exception
+    assert any("do not have access" in e.value for e in page.error)
+    assert not page.dataframe and not page.button
+
+
+def test_signed_out_visitor_cannot_open_a_page_script(seeded_home: Path) -> None:
+    page = AppTest.from_file(str(ROOT / "pages" / "usage.py"), default_timeout=60).run()
+    assert not page.exception
+    assert any("Please sign in" in e.value for e in page.error)
+    assert not page.metric and not page.dataframe
 
 
 def test_admin_adds_a_user_and_changes_their_role(seeded_home: Path) -> None:
     at = signed_in("owner")
-    at.switch_page("pages/users.py").run()
+    at.switch_page(page_path("users")).run()
     assert not at.exception
     assert at.title[0].value == "Users"
     _fill(at, "Username", "newbie")
@@ -114,6 +132,6 @@ def test_admin_of_another_org_sees_only_their_org(seeded_home: Path) -> None:
     assert any("No usage in this organization yet" in i.value for i in at.info)
     org_box = at.selectbox(key="flt_org")
     assert org_box.options == ["acme"] and org_box.disabled
-    at.switch_page("pages/users.py").run()
+    at.switch_page(page_path("users")).run()
     names = at.dataframe[0].value["Username"].tolist()
     assert names == ["acme_admin"]

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 def sign_in(page: Page, url: str, username: str = "owner", password: str = PASSWORD) -> None:
     page.goto(url)
     page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
+    page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Usage & Cost")).to_be_visible()
 
@@ -31,7 +31,7 @@ def metric(page: Page, label: str) -> str:
 def test_explore_usage_filter_and_export(page: Page, app_url: str, tmp_path: Path) -> None:
     page.goto(app_url)
     page.get_by_label("Username").fill("owner")
-    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_label("Password", exact=True).fill("not-the-password")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_text("Username or password is incorrect")).to_be_visible()
 
@@ -64,8 +64,12 @@ def test_explore_usage_filter_and_export(page: Page, app_url: str, tmp_path: Pat
     assert rows and len(rows) == after
     assert {r["provider_name"] for r in rows} == {"anthropic"}
 
-    # sign out
+    # a reload keeps the sign-in (signed cookie); signing out ends it
+    page.reload()
+    expect(page.get_by_role("heading", name="Usage & Cost")).to_be_visible()
     page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    page.reload()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
 
 
@@ -76,7 +80,7 @@ def test_admin_adds_a_user_who_can_sign_in(page: Page, app_url: str) -> None:
     form = page.locator('[data-testid="stForm"]').filter(has_text="Add a user")
     form.get_by_label("Username").fill("bea")
     form.get_by_label("Display name").fill("Bea Viewer")
-    form.get_by_label("Initial password").fill(PASSWORD)
+    form.get_by_label("Initial password", exact=True).fill(PASSWORD)
     form.get_by_role("button", name="Add user").click()
     expect(page.get_by_text("Added bea as viewer")).to_be_visible()
     page.get_by_role("button", name="Sign out").click()
