@@ -159,8 +159,12 @@ def sidebar(user: User, authenticator) -> None:
         st.caption(f"Organization: `{user.org_id}`" + (" · instance owner" if user.owner else ""))
         authenticator.logout("Sign out", location="sidebar", key="sign_out")
     if not st.session_state.get("authentication_status"):
+        # No st.rerun() here: the cookie component rendered by logout() must reach the
+        # browser to delete the sign-in cookie (else a reload signs the user back in).
+        # It reruns the script itself once done, and the sign-in form shows.
         st.session_state.pop("_user", None)
-        st.rerun()
+        st.info("Signing out…")
+        st.stop()
 
 
 def flash(message: str) -> None:

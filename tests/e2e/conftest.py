@@ -56,11 +56,13 @@ def e2e_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def app_url(e2e_home: Path) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "SWITCHYARD_HOME": str(e2e_home)}
+    log_path = e2e_home.parent / "streamlit.log"
+    log = log_path.open("w")  # a file, not a pipe: nobody reads a pipe, and a full one blocks
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true",
          "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -72,13 +74,14 @@ def app_url(e2e_home: Path) -> Iterator[str]:
             time.sleep(0.3)
     else:
         proc.kill()
-        raise RuntimeError("streamlit did not start:\n" + (proc.stdout.read() if proc.stdout else ""))
+        raise RuntimeError("streamlit did not start:\n" + log_path.read_text())
     yield url
     proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+    log.close()
 
 
 @pytest.fixture(scope="session")

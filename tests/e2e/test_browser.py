@@ -23,6 +23,12 @@ def sign_in(page: Page, url: str, username: str = "owner", password: str = PASSW
     expect(page.get_by_role("heading", name="Usage & Cost")).to_be_visible()
 
 
+def settle(page: Page) -> None:
+    """Wait until the script has finished running (the status widget shows while it runs)."""
+    page.wait_for_timeout(300)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=30_000)
+
+
 def metric(page: Page, label: str) -> str:
     box = page.locator('[data-testid="stMetric"]').filter(has_text=label)
     return box.locator('[data-testid="stMetricValue"]').inner_text()
@@ -67,6 +73,7 @@ def test_explore_usage_filter_and_export(page: Page, app_url: str, tmp_path: Pat
     # a reload keeps the sign-in (signed cookie); signing out ends it
     page.reload()
     expect(page.get_by_role("heading", name="Usage & Cost")).to_be_visible()
+    settle(page)
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     page.reload()
@@ -77,13 +84,14 @@ def test_admin_adds_a_user_who_can_sign_in(page: Page, app_url: str) -> None:
     sign_in(page, app_url)
     page.get_by_role("link", name="Users").click()
     expect(page.get_by_role("heading", name="Users")).to_be_visible()
-    form = page.locator('[data-testid="stForm"]').filter(has_text="Add a user")
+    form = page.locator('[data-testid="stForm"]').filter(has_text="Initial password")
     form.get_by_label("Username").fill("bea")
     form.get_by_label("Display name").fill("Bea Viewer")
     form.get_by_label("Initial password", exact=True).fill(PASSWORD)
     form.get_by_role("button", name="Add user").click()
     expect(page.get_by_text("Added bea as viewer")).to_be_visible()
     page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
 
     sign_in(page, app_url, "bea")
     expect(page.get_by_role("link", name="Users")).to_have_count(0)
