@@ -53,15 +53,17 @@ def canonical_name(name: str) -> str | None:
     return ALIASES.get(low)
 
 
-def _mapping(columns: list[str]) -> dict[str, str]:
-    """source column -> canonical column (first spelling wins)."""
-    out: dict[str, str] = {}
-    taken: set[str] = set()
+def _mapping(columns: list[str]) -> dict[str, list[str]]:
+    """canonical column -> the source columns that spell it, in file order.
+
+    Files written by more than one tool mix spellings (``provider_name`` in some rows,
+    ``gen_ai.system`` in others); a row's value is its first non-empty spelling.
+    """
+    out: dict[str, list[str]] = {}
     for c in columns:
         canon = canonical_name(c)
-        if canon and canon not in taken:
-            out[c] = canon
-            taken.add(canon)
+        if canon:
+            out.setdefault(canon, []).append(c)
     return out
 
 
@@ -77,8 +79,8 @@ def _arrow_from_records(records: list[dict], rows: list[int]) -> pa.Table:
     return pa.table(cols)
 
 
-def _require_columns(mapping: dict[str, str], name: str) -> None:
-    if not {"request_model", "provider_name"} & set(mapping.values()):
+def _require_columns(mapping: dict[str, list[str]], name: str) -> None:
+    if not {"request_model", "provider_name"} & set(mapping):
         raise UnreadableFile(
             f"{name}: no usage columns found. Expected Switchyard usage events "
             "(request_id, ts, provider_name, request_model, input_tokens, …), a LiteLLM "
@@ -94,7 +96,7 @@ def read_usage_jsonl(data: bytes, name: str) -> Stage:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UnreadableFile(f"{name}: not UTF-8 text ({exc.reason})") from None
-    mapping: dict[str, str] = {}
+    seen: set[str] = set()
     for i, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -106,15 +108,16 @@ def read_usage_jsonl(data: bytes, name: str) -> Stage:
         if not isinstance(obj, dict):
             bad.append(BadRow(i, "not a JSON object", line[:300]))
             continue
-        for k in obj:
-            if k not in mapping:
-                canon = canonical_name(k)
-                if canon and canon not in mapping.values():
-                    mapping[k] = canon
-        records.append({mapping[k]: v for k, v in obj.items() if k in mapping})
+        rec: dict = {}
+        for k, v in obj.items():
+            canon = canonical_name(k)
+            if canon and v is not None and v != "" and canon not in rec:
+                rec[canon] = v
+        seen.update(rec)
+        records.append(rec)
         rows.append(i)
     if records:
-        _require_columns(mapping, name)
+        _require_columns({c: [c] for c in seen}, name)
     return Stage("jsonl", name, arrow=_arrow_from_records(records, rows), pre_bad=bad,
                  rows_read=len(records) + len(bad))
 
@@ -131,7 +134,8 @@ def read_usage_csv(data: bytes, name: str) -> Stage:
         raise UnreadableFile(f"{name}: the file is empty") from None
     mapping = _mapping(header)
     _require_columns(mapping, name)
-    idx = [(i, mapping[h]) for i, h in enumerate(header) if h in mapping]
+    position = {h: i for i, h in reversed(list(enumerate(header)))}
+    idx = [(canon, [position[h] for h in spellings]) for canon, spellings in mapping.items()]
     records: list[dict] = []
     rows: list[int] = []
     bad: list[BadRow] = []
@@ -144,7 +148,10 @@ def read_usage_csv(data: bytes, name: str) -> Stage:
                        ",".join(fields)[:300])
             )
             continue
-        records.append({canon: (fields[i] if fields[i] != "" else None) for i, canon in idx})
+        records.append({
+            canon: next((fields[i] for i in places if fields[i] != ""), None)
+            for canon, places in idx
+        })
         rows.append(line_no)
     return Stage("csv", name, arrow=_arrow_from_records(records, rows), pre_bad=bad,
                  rows_read=len(records) + len(bad))
@@ -160,7 +167,15 @@ def read_usage_parquet(path: Path, name: str) -> Stage:
         raise UnreadableFile(f"{name}: not a readable Parquet file ({exc})") from None
     mapping = _mapping(list(schema.names))
     _require_columns(mapping, name)
-    cols = ", ".join(f'"{src}" AS {canon}' for src, canon in mapping.items())
+    def quoted(col: str) -> str:
+        return '"' + col.replace('"', '""') + '"'
+
+    cols = ", ".join(
+        f"{quoted(spellings[0])} AS {canon}" if len(spellings) == 1 else
+        "coalesce(" + ", ".join(f"CAST({quoted(c)} AS VARCHAR)" for c in spellings)
+        + f") AS {canon}"
+        for canon, spellings in mapping.items()
+    )
     p = str(path).replace("'", "''")
     sql = f"SELECT file_row_number + 1 AS _row, {cols} FROM read_parquet('{p}', file_row_number=true)"
     return Stage("parquet", name, relation_sql=sql)
