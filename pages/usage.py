@@ -19,7 +19,11 @@ st.title("Usage & Cost")
 
 
 def import_panel(org_id: str) -> None:
-    """Upload usage files; good rows land, bad rows are listed with their reasons."""
+    """Upload usage files; good rows land, bad rows are listed with their reasons.
+
+    Reports are kept in the session and the page reruns after an import, so the figures
+    above include the new events and the reports stay until the next import.
+    """
     if user.role not in INGEST_ROLES:
         st.info("Viewers cannot import usage files. Ask an editor or admin.")
         return
@@ -32,30 +36,39 @@ def import_panel(org_id: str) -> None:
         accept_multiple_files=True, key="import_files",
     )
     if st.button("Import", type="primary", disabled=not files, key="import_go"):
+        results: list[dict] = []
         progress = st.progress(0.0, text="Importing…")
         for i, f in enumerate(files or []):
             progress.progress(i / len(files), text=f"Importing {f.name}…")
             try:
                 report = ingest_bytes(wh, org_id, f.getvalue(), f.name)
             except UnreadableFile as exc:
-                st.error(str(exc))
+                results.append({"name": f.name, "error": str(exc)})
                 continue
             except WarehouseBusy as exc:
-                session.busy_message(exc)
+                results.append({"name": f.name, "error": str(exc), "busy": True})
                 continue
-            (st.warning if report.rows_quarantined else st.success)(report.summary())
-            if report.bad_rows:
-                st.dataframe(
-                    [{"row": b.row_number, "reason": b.reason} for b in report.bad_rows[:500]],
-                    hide_index=True, width="stretch",
-                )
-                st.download_button(
-                    f"Download the {report.rows_quarantined:,} rejected rows (CSV)",
-                    quarantine_csv(report), file_name=f"{f.name}.rejected.csv",
-                    mime="text/csv", key=f"rejected_{i}",
-                )
+            results.append({
+                "name": f.name, "summary": report.summary(),
+                "bad": [{"row": b.row_number, "reason": b.reason} for b in report.bad_rows[:500]],
+                "quarantined": report.rows_quarantined,
+                "csv": quarantine_csv(report) if report.bad_rows else b"",
+            })
         progress.progress(1.0, text="Import finished.")
-
+        st.session_state["import_results"] = results
+        st.rerun()
+    for i, r in enumerate(st.session_state.get("import_results", [])):
+        if "error" in r:
+            st.error(f"{r['error']} — nothing was loaded from {r['name']}.")
+            continue
+        (st.warning if r["quarantined"] else st.success)(r["summary"])
+        if r["bad"]:
+            st.dataframe(r["bad"], hide_index=True, width="stretch")
+            st.download_button(
+                f"Download the {r['quarantined']:,} rejected rows (CSV)", r["csv"],
+                file_name=f"{r['name']}.rejected.csv", mime="text/csv", key=f"rejected_{i}",
+                on_click="ignore",
+            )
 
 try:
     orgs = sorted(set(queries.org_ids(wh)) | set(UserStore().organizations()))

@@ -79,3 +79,44 @@ def test_owner_can_switch_organizations(seeded_home: Path) -> None:
     at.selectbox(key="flt_org").select("acme").run()
     assert not at.exception
     assert any("No usage in this organization yet" in i.value for i in at.info)
+
+
+def test_import_lands_good_rows_reports_bad_ones_and_updates_the_figures(
+    seeded_home: Path,
+) -> None:
+    at = signed_in("analyst")
+    before = _requests(at)
+    day = DEMO_END.isoformat()
+    data = (
+        "request_id,ts,provider_name,request_model,input_tokens,output_tokens,feature\n"
+        f"imp-1,{day}T09:00:00Z,openai,gpt-4o,1000,100,photo_analysis\n"
+        f"imp-2,{day}T09:01:00Z,anthropic,claude-haiku-4-5,500,50,safety_chat\n"
+        f"imp-3,yesterday,openai,gpt-4o,10,1,photo_analysis\n"
+        f"imp-4,{day}T09:02:00Z,openai,gpt-4o,-3,1,photo_analysis\n"
+    ).encode()
+    at.file_uploader(key="import_files").upload("mine.csv", data, "text/csv").run()
+    at.button(key="import_go").click().run()
+    assert not at.exception
+    assert any("mine.csv: 4 rows read — 2 loaded" in w.value and "2 quarantined" in w.value
+               for w in at.warning)
+    rejected = at.dataframe[-1].value
+    assert list(rejected["row"]) == [4, 5]
+    assert "timestamp" in rejected["reason"][0] and "input_tokens" in rejected["reason"][1]
+    assert "Download the 2 rejected rows (CSV)" in {d.label for d in at.get("download_button")}
+    # the page reran after the import: the figures include the two new events
+    assert _requests(at) == before + 2
+
+    # the same file again adds nothing, and says so
+    at.button(key="import_go").click().run()
+    assert any("2 already present" in w.value for w in at.warning)
+    assert _requests(at) == before + 2
+
+
+def test_an_unreadable_upload_is_explained(seeded_home: Path) -> None:
+    at = signed_in("editor")
+    at.file_uploader(key="import_files").upload("notes.csv", b"name,colour\nbob,blue\n",
+                                                "text/csv").run()
+    at.button(key="import_go").click().run()
+    assert not at.exception
+    assert any("no usage columns found" in e.value and "nothing was loaded" in e.value
+               for e in at.error)
