@@ -1,0 +1,162 @@
+"""The one contract every provider adapter keeps: parts in, a measured completion out.
+
+Every adapter measures the same way (``duration_ms`` from just before the request is sent
+to the last byte; ``ttft_ms`` to the first content chunk of a streamed answer), maps every
+failure onto :mod:`core.providers.errors`, and takes its httpx client from the caller, so
+tests and the demo route traffic to the simulator on 127.0.0.1 or an injected transport.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Literal
+
+import httpx
+
+from core.providers.errors import ProviderError
+
+
+@dataclass(frozen=True)
+class TextPart:
+    text: str
+
+
+@dataclass(frozen=True)
+class ImagePart:
+    data: bytes
+    mime_type: str = "image/jpeg"
+
+    def b64(self) -> str:
+        return base64.b64encode(self.data).decode("ascii")
+
+    def data_url(self) -> str:
+        return f"data:{self.mime_type};base64,{self.b64()}"
+
+
+Part = TextPart | ImagePart
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    input_tokens: int = 0  # includes cached input tokens
+    output_tokens: int = 0  # includes reasoning tokens
+    cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Tag:
+    """A label with a confidence, from tagging APIs (Cloud Vision) or parsed answers."""
+
+    name: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    usage: TokenUsage
+    response_model: str | None
+    finish_reason: str | None
+    duration_ms: float
+    ttft_ms: float | None
+    tags: tuple[Tag, ...] = ()
+    request_id: str | None = None  # the provider's response id when it sends one
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str
+    display_name: str | None = None
+    input_types: tuple[str, ...] = ("text",)
+    output_types: tuple[str, ...] = ("text",)
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    created: int | None = None  # unix seconds when the provider says
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ok: bool
+    message: str
+    latency_ms: float | None = None
+    models: int | None = None
+    error: ProviderError | None = None
+
+
+Protocol = Literal["openai", "anthropic", "gemini", "ollama", "gcp_vision"]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider type can do, declared as data (the UI and runner read it)."""
+
+    protocol: Protocol
+    text: bool = True
+    images: bool = True
+    streaming: bool = True
+    list_models: bool = True
+    tagging_only: bool = False  # e.g. Cloud Vision: returns tags, not text
+    needs_key: bool = True
+    needs_base_url: bool = False
+    default_base_url: str | None = None
+    notes: str = ""
+
+
+@dataclass
+class CallOptions:
+    temperature: float | None = None
+    max_tokens: int | None = None
+    system: str | None = None
+    stream: bool = True
+    timeout_s: float = 60.0
+    extra: dict = field(default_factory=dict)
+
+
+class Adapter:
+    """Base for one wire protocol. Subclasses implement ``complete``, ``list_models``.
+
+    ``api_key`` is plaintext held only in memory for the life of the adapter; it is never
+    logged, never part of an exception message and never in ``repr``.
+    """
+
+    capabilities: Capabilities
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        headers: dict[str, str] | None = None,
+        provider_name: str = "",
+    ) -> None:
+        self.client = client
+        self.base_url = (base_url or self.capabilities.default_base_url or "").rstrip("/")
+        self._api_key = api_key
+        self.extra_headers = dict(headers or {})
+        self.provider_name = provider_name
+
+    def __repr__(self) -> str:  # never show the key
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    async def complete(self, model: str, parts: list[Part], options: CallOptions | None = None
+                       ) -> Completion:
+        raise NotImplementedError
+
+    async def list_models(self) -> list[ModelInfo]:
+        raise NotImplementedError
+
+    async def check(self) -> CheckResult:
+        """A connection test: list the models (cheap, no tokens spent)."""
+        import time
+
+        started = time.perf_counter()
+        try:
+            models = await self.list_models()
+        except ProviderError as exc:
+            return CheckResult(False, exc.user_message(), error=exc)
+        ms = (time.perf_counter() - started) * 1000
+        return CheckResult(True, f"Connected · {len(models)} models", latency_ms=ms,
+                           models=len(models))
