@@ -89,7 +89,10 @@ def browser():
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
         pytest.fail("Debian's chromium is not installed; `make test` installs it (apt-get install chromium).")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # A busy 2-core CI machine renders slower than a laptop: wait up to 30 s for a state.
+    expect.set_options(timeout=30_000)
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)

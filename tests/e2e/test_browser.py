@@ -21,6 +21,7 @@ def sign_in(page: Page, url: str, username: str = "owner", password: str = PASSW
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Usage & Cost")).to_be_visible()
+    settle(page)
 
 
 def settle(page: Page) -> None:
