@@ -47,6 +47,7 @@ class Settings:
     config_path: Path
     credentials_path: Path
     cookie_key_path: Path
+    master_key_path: Path
     cookie_name: str
     cookie_expiry_days: float
     demo_events: int
@@ -55,7 +56,8 @@ class Settings:
 
     def ensure_home(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        for p in (self.warehouse_path, self.config_path, self.credentials_path, self.cookie_key_path):
+        for p in (self.warehouse_path, self.config_path, self.credentials_path,
+                  self.cookie_key_path, self.master_key_path):
             p.parent.mkdir(parents=True, exist_ok=True)
 
 
@@ -75,6 +77,7 @@ def get_settings() -> Settings:
         config_path=path("SWITCHYARD_CONFIG_DB", "config.sqlite"),
         credentials_path=path("SWITCHYARD_CREDENTIALS", "credentials.json"),
         cookie_key_path=path("SWITCHYARD_COOKIE_KEY_FILE", "cookie.key"),
+        master_key_path=path("SWITCHYARD_MASTER_KEY_FILE", "master.key"),
         cookie_name=str(lookup("SWITCHYARD_COOKIE_NAME", "switchyard_auth")),
         cookie_expiry_days=float(lookup("SWITCHYARD_COOKIE_EXPIRY_DAYS", 7)),
         demo_events=int(lookup("SWITCHYARD_DEMO_EVENTS", 200_000)),

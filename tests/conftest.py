@@ -13,6 +13,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     h = tmp_path / "home"
     monkeypatch.setenv("SWITCHYARD_HOME", str(h))
     for var in ("SWITCHYARD_COOKIE_KEY", "SWITCHYARD_WAREHOUSE", "SWITCHYARD_CREDENTIALS",
-                "SWITCHYARD_CONFIG_DB", "SWITCHYARD_COOKIE_KEY_FILE"):
+                "SWITCHYARD_CONFIG_DB", "SWITCHYARD_COOKIE_KEY_FILE", "SWITCHYARD_MASTER_KEY",
+                "SWITCHYARD_MASTER_KEY_FILE"):
         monkeypatch.delenv(var, raising=False)
     return h

@@ -1,0 +1,54 @@
+"""The config store: provider configurations, encrypted keys and the audit log in SQLite.
+
+All SQL of the config store lives in this package. Import from here::
+
+    from core.config_store import ProviderStore, parse_provider_settings, validation_messages
+"""
+
+from core.config_store.db import MIGRATIONS, Migration, connect, migrate
+from core.config_store.providers import (
+    KEEP,
+    AuditEntry,
+    ConfigStoreError,
+    ProviderNotFound,
+    ProviderRecord,
+    ProviderStore,
+    StaleWrite,
+)
+from core.config_store.schemas import (
+    PROVIDER_TYPES,
+    KeyPolicy,
+    ProviderSettings,
+    ProviderSettingsBase,
+    ProviderType,
+    ProviderTypeInfo,
+    parse_provider_settings,
+    validation_messages,
+)
+from core.config_store.templates import TEMPLATES, ModelTemplate, get_template, templates_for
+
+__all__ = [
+    "KEEP",
+    "MIGRATIONS",
+    "PROVIDER_TYPES",
+    "TEMPLATES",
+    "AuditEntry",
+    "ConfigStoreError",
+    "KeyPolicy",
+    "Migration",
+    "ModelTemplate",
+    "ProviderNotFound",
+    "ProviderRecord",
+    "ProviderSettings",
+    "ProviderSettingsBase",
+    "ProviderStore",
+    "ProviderType",
+    "ProviderTypeInfo",
+    "StaleWrite",
+    "connect",
+    "get_template",
+    "migrate",
+    "parse_provider_settings",
+    "templates_for",
+    "validation_messages",
+]

@@ -1,0 +1,197 @@
+"""The config store's SQLite file: connections, versioned migrations, transactions.
+
+SQLite in WAL mode suits this store: small transactional writes, several processes (the
+app, the CLI, services reading assignments) reading while one writes. Every connection gets
+``foreign_keys=ON`` (off by default in SQLite), a busy timeout so writers queue instead of
+failing, ``synchronous=FULL`` (a committed key rotation must survive a power cut before
+master.key is replaced) and ``secure_delete`` (old ciphertexts are zeroed, not left in free
+pages).
+
+Migrations are an append-only list: a new table is one more :class:`Migration`. Each is
+applied once, inside a ``BEGIN IMMEDIATE`` transaction that re-reads the version, so two
+processes starting together do not both apply it. Never edit an applied migration.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from core.settings import get_settings
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(
+        1,
+        "providers, encrypted provider secrets, audit log, meta",
+        """
+        CREATE TABLE meta (
+            key   TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+
+        CREATE TABLE providers (
+            id                   TEXT PRIMARY KEY,
+            org_id               TEXT NOT NULL,
+            name                 TEXT NOT NULL,
+            type                 TEXT NOT NULL,
+            base_url             TEXT,
+            settings_json        TEXT NOT NULL DEFAULT '{}',
+            simulated            INTEGER NOT NULL DEFAULT 0 CHECK (simulated IN (0, 1)),
+            version              INTEGER NOT NULL DEFAULT 1,
+            created_at           TEXT NOT NULL,
+            updated_at           TEXT NOT NULL,
+            created_by           TEXT NOT NULL,
+            updated_by           TEXT,
+            last_test_at         TEXT,
+            last_test_ok         INTEGER CHECK (last_test_ok IN (0, 1)),
+            last_test_message    TEXT,
+            last_test_latency_ms REAL,
+            models_count         INTEGER,
+            UNIQUE (org_id, id)
+        );
+        CREATE UNIQUE INDEX providers_org_name ON providers (org_id, name COLLATE NOCASE);
+
+        -- Ciphertext only (core.vault format). The composite foreign key makes it impossible
+        -- for a secret to point at another organization's provider.
+        CREATE TABLE provider_secrets (
+            provider_id TEXT PRIMARY KEY,
+            org_id      TEXT NOT NULL,
+            key_id      TEXT NOT NULL,
+            ciphertext  BLOB NOT NULL,
+            last4       TEXT NOT NULL DEFAULT '',
+            updated_at  TEXT NOT NULL,
+            updated_by  TEXT,
+            FOREIGN KEY (org_id, provider_id) REFERENCES providers (org_id, id)
+                ON DELETE CASCADE
+        );
+        CREATE INDEX provider_secrets_key_id ON provider_secrets (key_id);
+
+        -- org_id NULL: an instance-wide event (e.g. master key rotation).
+        CREATE TABLE audit_log (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts          TEXT NOT NULL,
+            org_id      TEXT,
+            actor       TEXT NOT NULL,
+            action      TEXT NOT NULL,
+            target      TEXT,
+            detail_json TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX audit_log_org ON audit_log (org_id, id);
+        CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN
+            SELECT RAISE(ABORT, 'the audit log is append-only');
+        END;
+        CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN
+            SELECT RAISE(ABORT, 'the audit log is append-only');
+        END;
+        """,
+    ),
+]
+
+
+def now_iso() -> str:
+    """UTC timestamps as ISO text: sortable, readable in the sqlite3 shell."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def statements(sql: str) -> list[str]:
+    """Split a script into statements (``sqlite3.complete_statement`` copes with triggers).
+
+    ``executescript`` would COMMIT first and so cannot run inside our transaction.
+    """
+    out: list[str] = []
+    buf = ""
+    for line in sql.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        raise ValueError("migration SQL ends with an incomplete statement")
+    return out
+
+
+def connect(path: Path | str | None = None) -> sqlite3.Connection:
+    """An autocommit-mode connection (transactions are explicit), migrated to the latest."""
+    p = Path(path) if path is not None else get_settings().config_path
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if not p.exists():  # the store holds ciphertexts and the audit log: owner-only
+        os.close(os.open(p, os.O_WRONLY | os.O_CREAT, 0o600))
+    conn = sqlite3.connect(p, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise sqlite3.OperationalError(f"could not switch {p} to WAL mode (got {mode})")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA secure_delete = ON")
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` on any exception.
+
+    IMMEDIATE takes the write lock up front, so read-then-write logic inside (version checks,
+    the current key id) cannot be invalidated by another writer.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
+    return int(row[0])
+
+
+def migrate(conn: sqlite3.Connection) -> list[int]:
+    """Apply pending migrations, each in its own transaction. Returns the versions applied."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if not exists:  # checked first: even IF NOT EXISTS would wait for the write lock
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+    latest = MIGRATIONS[-1].version if MIGRATIONS else 0
+    if current_version(conn) >= latest:
+        return []
+    applied: list[int] = []
+    for m in MIGRATIONS:
+        with write_transaction(conn):
+            if current_version(conn) >= m.version:
+                continue  # applied earlier, or by another process just now
+            for stmt in statements(m.sql):
+                conn.execute(stmt)
+            conn.execute("INSERT INTO schema_version VALUES (?, ?, ?)",
+                         (m.version, m.name, now_iso()))
+        applied.append(m.version)
+    return applied

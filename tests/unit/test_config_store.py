@@ -1,0 +1,391 @@
+"""The config store: SQLite setup, migrations, org scoping, schemas and secrets at rest."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from core.config_store import (
+    KEEP,
+    MIGRATIONS,
+    PROVIDER_TYPES,
+    TEMPLATES,
+    ConfigStoreError,
+    Migration,
+    ProviderNotFound,
+    ProviderStore,
+    ProviderType,
+    StaleWrite,
+    connect,
+    migrate,
+    parse_provider_settings,
+    validation_messages,
+)
+from core.config_store import db as store_db
+from core.config_store.schemas import OpenAICompatibleSettings
+from core.settings import get_settings
+from core.vault import MasterKeyGenerated, load_vault, rotate
+
+CANARY = "sk-CANARY-7f3a9c2e41b8d6f05e17a3c9b2d48e6f"
+
+
+@pytest.fixture(autouse=True)
+def _no_master_key_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("SWITCHYARD_MASTER_KEY", "SWITCHYARD_MASTER_KEY_FILE"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture()
+def store(home: Path) -> ProviderStore:
+    with pytest.warns(MasterKeyGenerated):
+        load_vault()
+    return ProviderStore()
+
+
+def _messages(data: dict) -> list[str]:
+    with pytest.raises(ValidationError) as err:
+        parse_provider_settings(data)
+    return validation_messages(err.value)
+
+
+# -- SQLite ---------------------------------------------------------------------------------
+
+
+def test_wal_mode_foreign_keys_and_private_file(home: Path) -> None:
+    ProviderStore()
+    path = get_settings().config_path
+    assert path == home / "config.sqlite"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    conn = connect(path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    finally:
+        conn.close()
+
+
+def test_migrations_are_versioned_and_idempotent(home: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    path = home / "config.sqlite"
+    conn = connect(path)  # applies everything
+    try:
+        versions = [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY 1")]
+        assert versions == [m.version for m in MIGRATIONS]
+        assert migrate(conn) == []
+        assert migrate(conn) == []
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"providers", "provider_secrets", "audit_log", "meta", "schema_version"} <= tables
+
+        # A later issue adds a table: one more entry in the list, applied once.
+        extra = Migration(MIGRATIONS[-1].version + 1, "test table",
+                          "CREATE TABLE later_thing (id INTEGER PRIMARY KEY);\n"
+                          "CREATE INDEX later_thing_id ON later_thing (id);")
+        monkeypatch.setattr(store_db, "MIGRATIONS", [*MIGRATIONS, extra])
+        assert migrate(conn) == [extra.version]
+        assert migrate(conn) == []
+        assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == extra.version
+    finally:
+        conn.close()
+
+
+def test_failed_migration_is_rolled_back(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = connect(home / "config.sqlite")
+    try:
+        bad = Migration(MIGRATIONS[-1].version + 1, "broken",
+                        "CREATE TABLE half_done (id INTEGER);\nTHIS IS NOT SQL;")
+        monkeypatch.setattr(store_db, "MIGRATIONS", [*MIGRATIONS, bad])
+        with pytest.raises(sqlite3.OperationalError):
+            migrate(conn)
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert "half_done" not in names
+        assert store_db.current_version(conn) == MIGRATIONS[-1].version
+    finally:
+        conn.close()
+
+
+def test_statement_splitter_keeps_triggers_whole() -> None:
+    parts = store_db.statements(MIGRATIONS[0].sql)
+    triggers = [p for p in parts if p.startswith("CREATE TRIGGER")]
+    assert len(triggers) == 2 and all(t.rstrip().endswith("END;") for t in triggers)
+
+
+def test_audit_log_is_append_only(store: ProviderStore) -> None:
+    store.add("acme", {"type": "ollama", "name": "Local", "base_url": "http://localhost:11434"},
+              None, "ann")
+    with store._connect() as conn:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute("UPDATE audit_log SET actor = 'mallory'")
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute("DELETE FROM audit_log")
+
+
+def test_a_secret_cannot_point_at_another_orgs_provider(store: ProviderStore) -> None:
+    rec = store.add("acme", {"type": "openai", "name": "OpenAI"}, CANARY, "ann")
+    with store._connect() as conn, pytest.raises(sqlite3.IntegrityError):
+        conn.execute("UPDATE provider_secrets SET org_id = 'globex' WHERE provider_id = ?",
+                      (rec.id,))
+
+
+# -- organization scoping -------------------------------------------------------------------
+
+
+def test_org_b_cannot_see_change_or_delete_org_a_providers(store: ProviderStore) -> None:
+    a = store.add("acme", {"type": "openai", "name": "OpenAI"}, CANARY, "ann")
+    assert store.list("globex") == []
+    assert store.get("globex", a.id) is None
+    with pytest.raises(ProviderNotFound):
+        store.update("globex", a.id, {"type": "openai", "name": "Hijacked"}, KEEP, "eve")
+    with pytest.raises(ProviderNotFound):
+        store.update("globex", a.id, None, "sk-attacker-key-0123456789", "eve")
+    with pytest.raises(ProviderNotFound):
+        store.remove("globex", a.id, "eve")
+    with pytest.raises(ProviderNotFound):
+        store.api_key("globex", a.id)
+    with pytest.raises(ProviderNotFound):
+        store.record_test("globex", a.id, False, "x")
+    with pytest.raises(ProviderNotFound):
+        store.last_test_age("globex", a.id)
+    assert store.audit_entries("globex") == []
+
+    same = store.get("acme", a.id)
+    assert same is not None and same.name == "OpenAI" and same.version == 1
+    assert store.api_key("acme", a.id) == CANARY
+    # Same provider name in another org is fine: names are unique per organization.
+    store.add("globex", {"type": "openai", "name": "OpenAI"}, "sk-globex-0123456789ab", "gil")
+    assert [p.org_id for p in store.list("globex")] == ["globex"]
+
+
+@pytest.mark.parametrize("org", ["", "Acme", "acme corp", "../etc", "a|b"])
+def test_bad_org_ids_are_refused(store: ProviderStore, org: str) -> None:
+    with pytest.raises(ConfigStoreError, match="organization id"):
+        store.list(org)
+
+
+# -- providers ------------------------------------------------------------------------------
+
+
+def test_add_get_list_and_defaults(store: ProviderStore) -> None:
+    rec = store.add("acme", {"type": "openai", "name": "  OpenAI prod ", "temperature": 0.3,
+                             "models": ["gpt-4o", "gpt-4o", "gpt-4o-mini"]}, CANARY, "ann")
+    assert rec.id.startswith("openai-prod-") and rec.name == "OpenAI prod"
+    assert rec.base_url == "https://api.openai.com/v1"
+    assert rec.settings.models == ["gpt-4o", "gpt-4o-mini"]
+    assert rec.has_key and rec.key_last4 == "…" + CANARY[-4:] and rec.created_by == "ann"
+    assert rec.info.protocol == "openai" and rec.enabled
+    assert store.list("acme") == [rec]
+    with pytest.raises(ConfigStoreError, match="already a provider called"):
+        store.add("acme", {"type": "anthropic", "name": "openai PROD"}, "sk-ant-0123456789", "a")
+
+
+def test_key_rules_per_type(store: ProviderStore) -> None:
+    with pytest.raises(ConfigStoreError, match="OpenAI needs an api key"):
+        store.add("acme", {"type": "openai", "name": "No key"}, None, "ann")
+    with pytest.raises(ConfigStoreError, match="takes no API key"):
+        store.add("acme", {"type": "ollama", "name": "L", "base_url": "http://localhost:11434"},
+                  "sk-abc-0123456789", "ann")
+    custom = store.add("acme", {"type": "openai_compatible", "name": "vLLM",
+                                "base_url": "http://10.0.0.5:8000/v1/"}, "  ", "ann")
+    assert not custom.has_key and custom.base_url == "http://10.0.0.5:8000/v1"
+    sim = store.add("acme", {"type": "anthropic", "name": "Sim"}, None, "ann", simulated=True)
+    assert sim.simulated and not sim.has_key
+    with pytest.raises(ConfigStoreError, match="control character"):
+        store.add("acme", {"type": "openai", "name": "Bad"}, "sk-abc\ndef-0123456789", "ann")
+    with pytest.raises(ConfigStoreError, match="appears in the settings"):
+        store.add("acme", {"type": "openai_compatible", "name": "Leaky",
+                           "base_url": "http://h/v1", "headers": {"X-Tenant": CANARY}},
+                  CANARY, "ann")
+
+
+def test_update_keep_replace_remove_and_concurrency(store: ProviderStore) -> None:
+    rec = store.add("acme", {"type": "openai_compatible", "name": "Gateway",
+                             "base_url": "https://gw.example.com/v1"}, CANARY, "ann")
+    same = store.update("acme", rec.id, rec.settings, KEEP, "bob")
+    assert same.version == 1  # nothing changed: nothing written
+
+    cfg = rec.settings.model_dump() | {"default_model": "qwen2.5-vl-7b-instruct"}
+    v2 = store.update("acme", rec.id, cfg, KEEP, "bob", expected_version=1)
+    assert v2.version == 2 and v2.updated_by == "bob" and store.api_key("acme", rec.id) == CANARY
+    with pytest.raises(StaleWrite):
+        store.update("acme", rec.id, cfg | {"timeout_s": 30}, KEEP, "carol", expected_version=1)
+
+    v3 = store.update("acme", rec.id, None, "sk-replacement-0123456789", "bob")
+    assert v3.key_last4 == "…6789" and store.api_key("acme", rec.id) == "sk-replacement-0123456789"
+    with pytest.raises(ConfigStoreError, match="empty"):
+        store.update("acme", rec.id, None, "", "bob")
+    v4 = store.update("acme", rec.id, None, None, "bob")
+    assert not v4.has_key and store.api_key("acme", rec.id) is None
+
+    with pytest.raises(ConfigStoreError, match="type cannot be changed"):
+        store.update("acme", rec.id, {"type": "openai", "name": "Gateway"}, KEEP, "bob")
+
+    actions = [(e.action, e.detail.get("key_change")) for e in store.audit_entries("acme")]
+    assert actions == [("provider.edit", "removed"), ("provider.edit", "replaced"),
+                       ("provider.edit", "unchanged"), ("provider.add", "set")]
+
+
+def test_moving_a_key_to_another_server_needs_the_key_again(store: ProviderStore) -> None:
+    rec = store.add("acme", {"type": "openai", "name": "OpenAI"}, CANARY, "ann")
+    moved = rec.settings.model_dump() | {"base_url": "https://attacker.example/v1"}
+    with pytest.raises(ConfigStoreError, match="enter the API key again"):
+        store.update("acme", rec.id, moved, KEEP, "eve")
+    assert store.get("acme", rec.id).base_url == "https://api.openai.com/v1"
+    # Same server, different path: fine. New server with the key re-entered: fine.
+    store.update("acme", rec.id, moved | {"base_url": "https://api.openai.com/v1/"}, KEEP, "ann")
+    store.update("acme", rec.id, moved, "sk-new-0123456789abcdef", "ann")
+
+
+def test_remove_deletes_the_secret_too(store: ProviderStore) -> None:
+    rec = store.add("acme", {"type": "openai", "name": "OpenAI"}, CANARY, "ann")
+    store.remove("acme", rec.id, "ann")
+    assert store.get("acme", rec.id) is None
+    with store._connect() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM provider_secrets").fetchone()[0] == 0
+    with pytest.raises(ProviderNotFound):
+        store.remove("acme", rec.id, "ann")
+    assert store.audit_entries("acme")[0].action == "provider.delete"
+
+
+def test_record_test_and_throttle_age(store: ProviderStore) -> None:
+    rec = store.add("acme", {"type": "openai", "name": "OpenAI"}, CANARY, "ann")
+    assert store.last_test_age("acme", rec.id) is None
+    store.record_test("acme", rec.id, False, f"401 Incorrect API key provided: {CANARY}", 123.4,
+                      None, actor="ann")
+    got = store.get("acme", rec.id)
+    assert got.last_test_ok is False and got.last_test_latency_ms == 123.4
+    assert CANARY not in (got.last_test_message or "") and "[redacted]" in got.last_test_message
+    store.record_test("acme", rec.id, True, "Connected · 42 models", 80.0, 42, audit=False)
+    got = store.get("acme", rec.id)
+    assert got.last_test_ok and got.models_count == 42
+    age = store.last_test_age("acme", rec.id)
+    assert age is not None and 0 <= age < 60
+    tests = [e for e in store.audit_entries("acme") if e.action == "provider.test"]
+    assert len(tests) == 1 and tests[0].detail["ok"] is False
+
+
+# -- secrets at rest ------------------------------------------------------------------------
+
+
+def test_key_never_in_plaintext_in_database_wal_audit_or_repr(store: ProviderStore) -> None:
+    path = get_settings().config_path
+    holder = sqlite3.connect(path)  # an open reader keeps the WAL file from being folded away
+    try:
+        holder.execute("SELECT 1 FROM providers").fetchall()
+        rec = store.add("acme", {"type": "openai", "name": "OpenAI"}, CANARY, "ann")
+        store.update("acme", rec.id, rec.settings.model_dump() | {"temperature": 0.1},
+                     KEEP, "ann")
+        store.record_test("acme", rec.id, False, f"bad key {CANARY}", 10.0, None)
+        other = store.add("globex", {"type": "gemini", "name": "Gemini"}, CANARY, "gil")
+        assert store.api_key("acme", rec.id) == store.api_key("globex", other.id) == CANARY
+
+        wal = path.with_name(path.name + "-wal")
+        assert wal.exists() and wal.stat().st_size > 0
+        needles = (CANARY.encode(), CANARY[:-4].encode(), CANARY.encode("utf-16-le"))
+        for f in (path, wal):
+            data = f.read_bytes()
+            assert not any(n in data for n in needles), f"plaintext key in {f.name}"
+
+        entries = store.audit_entries("acme") + store.audit_entries("globex")
+        assert entries and all(CANARY not in e.model_dump_json() for e in entries)
+        for r in (store.get("acme", rec.id), store.get("globex", other.id)):
+            assert CANARY not in repr(r) and CANARY not in str(r)
+            assert CANARY not in r.model_dump_json()
+        assert CANARY not in repr(store) and CANARY not in repr(store.vault)
+
+        rotate(store)
+        for f in (path, wal):
+            if f.exists():
+                assert CANARY.encode() not in f.read_bytes()
+    finally:
+        holder.close()
+
+
+# -- schemas --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"type": "openai_compatible", "name": "Custom"}, "Base URL: is required"),
+        ({"type": "ollama", "name": "Local", "base_url": ""},
+         "Base URL: is required for Ollama (local), e.g. http://localhost:11434"),
+        ({"type": "openai", "name": "O", "temperature": 3}, "Temperature: must be at most 2"),
+        ({"type": "anthropic", "name": "A", "temperature": 1.5},
+         "Temperature: Anthropic accepts a temperature between 0 and 1"),
+        ({"type": "openai", "name": "O", "temperature": "warm"}, "Temperature: must be a number"),
+        ({"type": "openai", "name": "O", "base_url": "api.openai.com"},
+         "Base URL: must be a web address starting with http:// or https://"),
+        ({"type": "openai", "name": "O", "base_url": "ftp://files.example.com"},
+         "Base URL: must be a web address"),
+        ({"type": "openai", "name": "O", "base_url": "https://user:pw@example.com/v1"},
+         "Base URL: must not contain a user name or password"),
+        ({"type": "openai_compatible", "name": "C", "base_url": "http://h/v1",
+          "headers": {"Authorization": "Bearer x"}},
+         "Extra headers: “Authorization” carries a credential: put the key in the API key field"),
+        ({"type": "openai_compatible", "name": "C", "base_url": "http://h/v1",
+          "headers": {"X-API-Key": "x"}}, "Extra headers: “X-API-Key” carries a credential"),
+        ({"type": "openai_compatible", "name": "C", "base_url": "http://h/v1",
+          "headers": {"Bad Header": "x"}}, "Extra headers: “Bad Header” is not a valid header"),
+        ({"type": "openai", "name": "O", "headers": {"X-Tenant": "a"}},
+         "Extra headers: are only available for custom OpenAI-compatible providers"),
+        ({"type": "openai", "name": ""}, "Name: must not be empty"),
+        ({"type": "openai", "name": "x" * 61}, "Name: must be at most 60 characters"),
+        ({"type": "openai", "name": "O", "max_tokens": 0}, "Max tokens: must be at least 1"),
+        ({"type": "openai", "name": "O", "max_tokens": 200_001},
+         "Max tokens: must be at most 200000"),
+        ({"type": "openai", "name": "O", "timeout_s": 601},
+         "Timeout (seconds): must be at most 600"),
+        ({"type": "openai", "name": "O", "requests_per_minute": 0},
+         "Requests per minute: must be at least 1"),
+        ({"type": "openai", "name": "O", "default_model": "gpt 4o"}, "Default model: must be"),
+        ({"type": "openai", "name": "O", "api_key": CANARY},
+         "API key: enter it in the API key field"),
+        ({"type": "openai", "name": "O", "colour": "red"},
+         "Colour: is not a setting of this provider type"),
+        ({"type": "watson", "name": "W"}, "Provider type: must be one of: openai"),
+        ({"name": "W"}, "Provider type: is required"),
+    ],
+)
+def test_bad_settings_give_readable_messages(data: dict, expected: str) -> None:
+    messages = _messages(data)
+    assert any(m.startswith(expected) for m in messages), messages
+
+
+def test_validation_messages_never_echo_input() -> None:
+    with pytest.raises(ValidationError) as err:
+        parse_provider_settings({"type": "openai_compatible", "name": "C", "base_url": "x",
+                                 "headers": {"X-Token": CANARY}, "api_key": CANARY})
+    assert CANARY not in str(err.value) and CANARY not in repr(err.value)
+    assert all(CANARY not in m for m in validation_messages(err.value))
+    assert len(validation_messages(err.value)) == 3
+
+
+def test_every_type_has_a_schema_and_defaults() -> None:
+    for t, info in PROVIDER_TYPES.items():
+        data = {"type": t.value, "name": info.label}
+        if info.base_url_required:
+            data["base_url"] = info.suggested_base_url
+        cfg = parse_provider_settings(data)
+        assert cfg.type == t.value and cfg.base_url
+        if not info.base_url_required:
+            assert cfg.base_url == info.default_base_url
+    custom = OpenAICompatibleSettings(name="c", base_url="http://h:8000/v1",
+                                      headers={"X-Tenant": "blue"})
+    assert custom.adapter_headers() == {"X-Tenant": "blue"}
+    assert parse_provider_settings({"type": "openai", "name": "o", "organization": "org-1"}
+                                   ).adapter_headers() == {"OpenAI-Organization": "org-1"}
+
+
+def test_templates_are_valid_settings() -> None:
+    assert {t.provider_type for t in TEMPLATES} >= {ProviderType.openai, ProviderType.anthropic,
+                                                    ProviderType.gemini, ProviderType.mistral,
+                                                    ProviderType.ollama, ProviderType.gcp_vision}
+    assert len({t.id for t in TEMPLATES}) == len(TEMPLATES)
+    for t in TEMPLATES:
+        cfg = parse_provider_settings(t.settings())
+        assert cfg.default_model == t.default_model and t.description
