@@ -9,12 +9,17 @@ tests and the demo route traffic to the simulator on 127.0.0.1 or an injected tr
 from __future__ import annotations
 
 import base64
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 import httpx
 
-from core.providers.errors import ProviderError
+from core.providers.errors import MalformedResponse, ProviderError, from_status
+from core.providers.http import error_message, guarded, read_error
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -131,7 +136,10 @@ class Adapter:
         api_key: str | None = None,
         headers: dict[str, str] | None = None,
         provider_name: str = "",
+        capabilities: Capabilities | None = None,
     ) -> None:
+        if capabilities is not None:  # a provider type's own facts (see registry)
+            self.capabilities = capabilities
         self.client = client
         self.base_url = (base_url or self.capabilities.default_base_url or "").rstrip("/")
         self._api_key = api_key
@@ -140,6 +148,33 @@ class Adapter:
 
     def __repr__(self) -> str:  # never show the key
         return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    @property
+    def label(self) -> str:
+        """Who to name in error messages."""
+        return self.provider_name or self.capabilities.protocol
+
+    def map_error(self, status: int, body: object, text: str,
+                  headers: httpx.Headers) -> ProviderError:
+        """An error response as the taxonomy; protocols with special cases override."""
+        return from_status(status, error_message(body, text) or f"HTTP {status}",
+                           provider=self.label, secret=self._api_key,
+                           retry_after=headers.get("retry-after"))
+
+    async def raise_for_status(self, response: httpx.Response) -> None:
+        if response.status_code < 400:
+            return
+        body, text = await read_error(response)
+        raise self.map_error(response.status_code, body, text, response.headers)
+
+    async def guard(self, work: Callable[[], Awaitable[T]], timeout_s: float) -> T:
+        """Run one exchange under the call's deadline, failures mapped onto the taxonomy."""
+        return await guarded(work, timeout_s=timeout_s, provider=self.label,
+                             secret=self._api_key)
+
+    def malformed(self, message: str, status: int | None = None) -> MalformedResponse:
+        return MalformedResponse(message, status=status, provider=self.label,
+                                 secret=self._api_key)
 
     async def complete(self, model: str, parts: list[Part], options: CallOptions | None = None
                        ) -> Completion:
@@ -150,8 +185,6 @@ class Adapter:
 
     async def check(self) -> CheckResult:
         """A connection test: list the models (cheap, no tokens spent)."""
-        import time
-
         started = time.perf_counter()
         try:
             models = await self.list_models()

@@ -1,0 +1,134 @@
+"""Ollama's native API: ``/api/tags`` lists the local models, ``/api/chat`` answers as
+newline-delimited JSON (images as base64 strings on the message). No key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from core.providers.base import (
+    Adapter,
+    CallOptions,
+    Capabilities,
+    Completion,
+    ImagePart,
+    ModelInfo,
+    Part,
+    TextPart,
+    TokenUsage,
+)
+from core.providers.http import Clock, as_int, load_json, ndjson_lines, parse_json
+
+DEFAULT_URL = "http://localhost:11434"
+_VISION_FAMILIES = {"clip", "mllama", "gemma3", "qwen2vl", "qwen25vl", "llava"}
+
+
+async def detect_local(client: httpx.AsyncClient, url: str = DEFAULT_URL,
+                       timeout: float = 0.5) -> bool:
+    """Whether an Ollama answers at ``url`` (its root says "Ollama is running")."""
+    try:
+        response = await client.get(url.rstrip("/") + "/", timeout=timeout)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200 and "ollama" in response.text.lower()
+
+
+def usage_from(doc: dict) -> TokenUsage:
+    return TokenUsage(input_tokens=as_int(doc.get("prompt_eval_count")),
+                      output_tokens=as_int(doc.get("eval_count")))
+
+
+class OllamaAdapter(Adapter):
+    capabilities = Capabilities(protocol="ollama", needs_key=False, needs_base_url=True,
+                                default_base_url=DEFAULT_URL)
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"content-type": "application/json", **self.extra_headers}
+        if self._api_key:  # an Ollama behind an authenticating proxy
+            headers["authorization"] = f"Bearer {self._api_key}"
+        return headers
+
+    def request_body(self, model: str, parts: list[Part], options: CallOptions) -> dict:
+        message: dict[str, Any] = {
+            "role": "user",
+            "content": "\n\n".join(p.text for p in parts if isinstance(p, TextPart)),
+        }
+        images = [p.b64() for p in parts if isinstance(p, ImagePart)]
+        if images:
+            message["images"] = images
+        messages = [{"role": "system", "content": options.system}] if options.system else []
+        body: dict[str, Any] = {"model": model, "messages": [*messages, message],
+                                "stream": options.stream}
+        settings: dict[str, Any] = {}
+        if options.temperature is not None:
+            settings["temperature"] = options.temperature
+        if options.max_tokens:
+            settings["num_predict"] = options.max_tokens
+        if settings:
+            body["options"] = settings
+        body.update(options.extra)
+        return body
+
+    async def complete(self, model: str, parts: list[Part], options: CallOptions | None = None
+                       ) -> Completion:
+        options = options or CallOptions()
+        body = self.request_body(model, parts, options)
+        url = f"{self.base_url}/api/chat"
+        clock = Clock()
+
+        def done(doc: dict, text: str) -> Completion:
+            return Completion(text=text, usage=usage_from(doc), response_model=doc.get("model"),
+                              finish_reason=doc.get("done_reason"),
+                              duration_ms=clock.elapsed_ms(), ttft_ms=clock.ttft_ms)
+
+        async def plain() -> Completion:
+            response = await self.client.post(url, json=body, headers=self._headers(),
+                                              timeout=options.timeout_s)
+            await self.raise_for_status(response)
+            doc = parse_json(response, provider=self.label, secret=self._api_key)
+            if not isinstance(doc, dict) or not isinstance(doc.get("message"), dict):
+                raise self.malformed("the answer has no message", 200)
+            return done(doc, str(doc["message"].get("content") or ""))
+
+        async def streamed() -> Completion:
+            pieces: list[str] = []
+            async with self.client.stream("POST", url, json=body, headers=self._headers(),
+                                          timeout=options.timeout_s) as response:
+                await self.raise_for_status(response)
+                async for line in ndjson_lines(response):
+                    doc = load_json(line, provider=self.label, secret=self._api_key)
+                    if not isinstance(doc, dict):
+                        raise self.malformed("a streamed line is not an object")
+                    if doc.get("error"):
+                        raise self.map_error(500, doc, line, response.headers)
+                    piece = (doc.get("message") or {}).get("content") or ""
+                    if piece:
+                        clock.mark_first()
+                        pieces.append(piece)
+                    if doc.get("done"):
+                        return done(doc, "".join(pieces))
+            raise self.malformed("the stream ended before done", 200)
+
+        return await self.guard(streamed if options.stream else plain, options.timeout_s)
+
+    async def list_models(self) -> list[ModelInfo]:
+        async def fetch() -> list[ModelInfo]:
+            response = await self.client.get(f"{self.base_url}/api/tags",
+                                             headers=self._headers(), timeout=15.0)
+            await self.raise_for_status(response)
+            doc = parse_json(response, provider=self.label, secret=self._api_key)
+            data = doc.get("models") if isinstance(doc, dict) else None
+            if not isinstance(data, list):
+                raise self.malformed("the tag list has no models array", 200)
+            models = []
+            for m in data:
+                if not isinstance(m, dict) or not (m.get("model") or m.get("name")):
+                    continue
+                families = set((m.get("details") or {}).get("families") or [])
+                vision = bool(families & _VISION_FAMILIES)
+                models.append(ModelInfo(id=str(m.get("model") or m.get("name")),
+                                        input_types=("text", "image") if vision else ("text",)))
+            return models
+
+        return await self.guard(fetch, 20.0)
