@@ -1,0 +1,201 @@
+"""Configured providers -> live adapters: connection tests, the demo's simulated providers.
+
+This is where the config store (settings, encrypted key), the adapter registry and the
+simulator meet, so the Providers page and the CLI stay thin. The plaintext key is fetched
+from the vault right before an adapter is built and lives only as long as that adapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import httpx
+
+from core.config_store import ProviderRecord, ProviderStore
+from core.config_store.schemas import PROVIDER_TYPES, ProviderType, parse_provider_settings
+from core.domain import DEMO_ORG
+from core.providers.base import Adapter, CheckResult
+from core.providers.errors import ProviderError, scrub
+from core.providers.registry import make_adapter
+
+# One connection test per provider every few seconds: protects provider quotas from a
+# nervous double click and a "Test all" right after a single test.
+TEST_INTERVAL_S = 5.0
+SIMULATED_KEY = "simulated-demo-key"  # not a secret: the simulator accepts any key
+
+# The demo organization's simulated providers: (id, type, display name, default model).
+DEMO_PROVIDERS: tuple[tuple[str, ProviderType, str, str], ...] = (
+    ("sim-openai", ProviderType.openai, "OpenAI (simulated)", "gpt-4o-mini"),
+    ("sim-anthropic", ProviderType.anthropic, "Anthropic (simulated)", "claude-haiku-4-5"),
+    ("sim-gemini", ProviderType.gemini, "Google Gemini (simulated)", "gemini-2.5-flash"),
+    ("sim-mistral", ProviderType.mistral, "Mistral (simulated)", "mistral-small-latest"),
+    ("sim-ollama", ProviderType.ollama, "Ollama (simulated)", "llama3.2-vision:11b"),
+    ("sim-vision", ProviderType.gcp_vision, "Cloud Vision (simulated)", "builtin/stable"),
+)
+
+
+class Throttled(Exception):
+    """A provider was tested moments ago; says when the next test may run."""
+
+    def __init__(self, name: str, wait_s: float) -> None:
+        self.wait_s = wait_s
+        super().__init__(
+            f"{name} was tested {TEST_INTERVAL_S - wait_s:.0f} s ago; wait {wait_s:.0f} s "
+            "before testing it again."
+        )
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    provider_id: str
+    name: str
+    result: CheckResult | None  # None when throttled
+    throttled: Throttled | None = None
+
+
+def simulator_root() -> str | None:
+    """Where simulated providers live: ``SWITCHYARD_SIMULATOR_URL`` (e.g. a
+    ``switchyard simulator`` you started) or an in-process simulator started on first use."""
+    from core.settings import lookup
+
+    url = lookup("SWITCHYARD_SIMULATOR_URL")
+    if url:
+        return str(url).rstrip("/")
+    return _in_process_simulator()
+
+
+_SIM_HANDLE = None
+
+
+def _in_process_simulator() -> str:
+    """One simulator per process, on a free loopback port (the app and the CLI share code)."""
+    global _SIM_HANDLE
+    if _SIM_HANDLE is None:
+        from core.simulator.server import start_background
+
+        _SIM_HANDLE = start_background(0, seed=int(os.environ.get("SWITCHYARD_SIM_SEED", 7)))
+    return _SIM_HANDLE.url
+
+
+def base_url_for(record: ProviderRecord, sim_root: str | None = None) -> str | None:
+    """The URL an adapter calls: simulated providers follow wherever the simulator runs."""
+    if record.simulated:
+        from core.simulator.urls import base_urls
+
+        root = sim_root or simulator_root()
+        return base_urls(root)[record.type.value] if root else None
+    return record.settings.base_url
+
+
+def adapter_for(store: ProviderStore, record: ProviderRecord, client: httpx.AsyncClient,
+                sim_root: str | None = None) -> Adapter:
+    headers = record.settings.adapter_headers()
+    return make_adapter(
+        record.type.value, client,
+        base_url=base_url_for(record, sim_root),
+        api_key=store.api_key(record.org_id, record.id),
+        headers=headers,
+    )
+
+
+def check_throttle(store: ProviderStore, record: ProviderRecord) -> None:
+    age = store.last_test_age(record.org_id, record.id)
+    if age is not None and age < TEST_INTERVAL_S:
+        raise Throttled(record.name, TEST_INTERVAL_S - age)
+
+
+async def _test_one(store: ProviderStore, record: ProviderRecord, client: httpx.AsyncClient,
+                    sim_root: str | None, actor: str) -> CheckResult:
+    started = time.perf_counter()
+    try:
+        adapter = adapter_for(store, record, client, sim_root)
+        result = await adapter.check()
+    except ProviderError as exc:
+        result = CheckResult(False, exc.user_message(), error=exc)
+    except Exception as exc:  # noqa: BLE001 - a test must report, not crash the page
+        result = CheckResult(False, f"Unexpected error: {scrub(type(exc).__name__ + ': ' + str(exc))}")
+    latency = result.latency_ms if result.latency_ms is not None else \
+        (time.perf_counter() - started) * 1000
+    store.record_test(record.org_id, record.id, result.ok, result.message, latency,
+                      result.models, actor=actor)
+    return result
+
+
+async def test_providers(
+    store: ProviderStore,
+    records: Iterable[ProviderRecord],
+    *,
+    actor: str,
+    client: httpx.AsyncClient | None = None,
+    sim_root: str | None = None,
+    on_done: Callable[[TestOutcome], None] | None = None,
+    throttle: bool = True,
+) -> list[TestOutcome]:
+    """Test several providers in parallel; ``on_done`` is called as each finishes (progress)."""
+    records = list(records)
+    if any(r.simulated for r in records) and sim_root is None:
+        sim_root = simulator_root()
+    own = client is None
+    client = client or httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
+    outcomes: list[TestOutcome] = []
+
+    async def run(record: ProviderRecord) -> None:
+        if throttle:
+            try:
+                check_throttle(store, record)
+            except Throttled as exc:
+                out = TestOutcome(record.id, record.name, None, exc)
+                outcomes.append(out)
+                if on_done:
+                    on_done(out)
+                return
+        result = await _test_one(store, record, client, sim_root, actor)
+        out = TestOutcome(record.id, record.name, result)
+        outcomes.append(out)
+        if on_done:
+            on_done(out)
+
+    try:
+        await asyncio.gather(*(run(r) for r in records))
+    finally:
+        if own:
+            await client.aclose()
+    order = {r.id: i for i, r in enumerate(records)}
+    return sorted(outcomes, key=lambda o: order[o.provider_id])
+
+
+def run_tests(store: ProviderStore, records: Iterable[ProviderRecord], **kw) -> list[TestOutcome]:
+    """Synchronous wrapper for the page and the CLI."""
+    return asyncio.run(test_providers(store, records, **kw))
+
+
+def ensure_demo_providers(store: ProviderStore, org_id: str = DEMO_ORG) -> list[ProviderRecord]:
+    """Give the demo organization its simulated providers, once. Never touches an
+    organization that has configured a real provider, and never re-adds one a user removed
+    (the audit log remembers that the demo was provisioned)."""
+    existing = store.list(org_id)
+    if org_id != DEMO_ORG:  # simulated providers are the demo's, never a real team's
+        return existing
+    if any(not r.simulated for r in existing):
+        return existing
+    if any(e.action == "demo.provisioned" for e in store.audit_entries(org_id, limit=1000)):
+        return existing
+    have = {r.id for r in existing}
+    for pid, ptype, name, model in DEMO_PROVIDERS:
+        if pid in have:
+            continue
+        info = PROVIDER_TYPES[ptype]
+        cfg = parse_provider_settings({
+            "type": ptype.value, "name": name, "default_model": model,
+            **({"base_url": info.suggested_base_url or info.default_base_url}
+               if info.base_url_required else {}),
+        })
+        key = SIMULATED_KEY if info.key_policy.value != "none" else None
+        store.add(org_id, cfg, key, "system", simulated=True, provider_id=pid)
+    store.audit(org_id, "system", "demo.provisioned", None,
+                {"providers": [p[0] for p in DEMO_PROVIDERS]})
+    return store.list(org_id)
