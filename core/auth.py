@@ -28,11 +28,13 @@ MIN_PASSWORD = 8
 
 # Which pages each role may open (page keys are the pages/ file stems).
 ROLE_PAGES: dict[Role, tuple[str, ...]] = {
-    Role.admin: ("usage", "users"),
-    Role.editor: ("usage",),
-    Role.analyst: ("usage",),
-    Role.viewer: ("usage",),
+    Role.admin: ("usage", "providers", "users"),
+    Role.editor: ("usage", "providers"),
+    Role.analyst: ("usage", "providers"),
+    Role.viewer: ("usage", "providers"),
 }
+# Roles that may add, edit, delete and test providers (others read the list, without keys).
+PROVIDER_ROLES = (Role.admin, Role.editor)
 # Roles that may load usage files into their organization's warehouse data.
 INGEST_ROLES = (Role.admin, Role.editor, Role.analyst)
 

@@ -20,6 +20,7 @@ APP_ROOT = Path(__file__).resolve().parents[1]
 PAGE_FILES: dict[str, tuple[str, str, str]] = {
     # key: (file, title, icon)
     "usage": ("pages/usage.py", "Usage & Cost", ":material/monitoring:"),
+    "providers": ("pages/providers.py", "Providers", ":material/hub:"),
     "users": ("pages/users.py", "Users", ":material/group:"),
 }
 
@@ -34,6 +35,45 @@ def _warehouse(path: str) -> Warehouse:
 
 def warehouse() -> Warehouse:
     return _warehouse(str(get_settings().warehouse_path))
+
+
+@st.cache_resource(show_spinner=False)
+def _demo_providers(config_path: str) -> bool:
+    # Once per process: the demo organization gets its simulated providers (see connections).
+    from core.config_store import ProviderStore
+    from core.connections import ensure_demo_providers
+
+    ensure_demo_providers(ProviderStore())
+    return True
+
+
+def provider_store():
+    """The config store's providers, with the demo organization provisioned."""
+    from core.config_store import ProviderStore
+
+    _demo_providers(str(get_settings().config_path))
+    return ProviderStore()
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def local_ollama() -> str | None:
+    """The URL of an Ollama answering on this machine, if any (checked once a minute)."""
+    import asyncio
+
+    import httpx
+
+    from core.providers.ollama import detect_local
+
+    url = "http://localhost:11434"
+
+    async def probe() -> bool:
+        async with httpx.AsyncClient() as client:
+            return await detect_local(client, url, timeout=0.5)
+
+    try:
+        return url if asyncio.run(probe()) else None
+    except Exception:  # noqa: BLE001 - detection is a convenience, never an error
+        return None
 
 
 def _first_admin_form(store: UserStore) -> None:
