@@ -53,6 +53,13 @@ def init(demo: bool) -> None:
         click.echo(f"Building demo history: {s.demo_events:,} events over {s.demo_days} days…")
         report = build_demo(wh, events=s.demo_events, days=s.demo_days, seed=7)
         click.echo(report.summary())
+    if demo:
+        from core.config_store import ProviderStore
+        from core.connections import ensure_demo_providers
+
+        sims = [r for r in ensure_demo_providers(ProviderStore()) if r.simulated]
+        if sims:
+            click.echo(f"Demo organization: {len(sims)} simulated providers (no keys needed).")
 
 
 @main.command()
@@ -158,6 +165,176 @@ def users_list() -> None:
     for u in auth.UserStore().list_users():
         owner = " (owner)" if u.owner else ""
         click.echo(f"{u.username}\t{u.role}\t{u.org_id}{owner}")
+
+
+@main.group()
+def providers() -> None:
+    """Manage model providers (the app's Providers page does the same)."""
+
+
+def _provider_store():
+    from core.config_store import ProviderStore
+
+    return ProviderStore()
+
+
+@providers.command("add")
+@click.argument("ptype", metavar="TYPE", type=click.Choice(
+    ["openai", "anthropic", "gemini", "mistral", "clarifai", "gcp_vision", "ollama",
+     "openai_compatible"]))
+@click.option("--name", required=True, help="A name for this provider, e.g. 'OpenAI prod'.")
+@click.option("--org", "org_id", default=DEMO_ORG, show_default=True,
+              callback=lambda c, p, v: _org(v))
+@click.option("--base-url", default=None, help="Required for ollama and openai_compatible.")
+@click.option("--model", "default_model", default=None, help="Default model id.")
+@click.option("--header", "headers", multiple=True, metavar="NAME:VALUE",
+              help="Extra header (openai_compatible only); repeatable.")
+@click.option("--key-env", default=None, metavar="VAR",
+              help="Read the API key from this environment variable (else you are prompted). "
+                   "A key is never taken as an argument: it would land in shell history.")
+@click.option("--actor", default="cli", show_default=True, help="Who is recorded in the audit log.")
+def providers_add(ptype: str, name: str, org_id: str, base_url: str | None,
+                  default_model: str | None, headers: tuple[str, ...], key_env: str | None,
+                  actor: str) -> None:
+    """Add a provider; its key is encrypted before it is stored."""
+    import os
+
+    from pydantic import ValidationError
+
+    from core.config_store import ConfigStoreError
+    from core.config_store.schemas import (
+        PROVIDER_TYPES,
+        KeyPolicy,
+        parse_provider_settings,
+        validation_messages,
+    )
+
+    info = PROVIDER_TYPES[ptype]
+    data: dict = {"type": ptype, "name": name, "base_url": base_url,
+                  "default_model": default_model}
+    if headers:
+        data["headers"] = dict(h.split(":", 1) for h in headers if ":" in h)
+        data["headers"] = {k.strip(): v.strip() for k, v in data["headers"].items()}
+    key: str | None = None
+    if key_env:
+        key = os.environ.get(key_env)
+        if not key:
+            raise click.ClickException(f"Environment variable {key_env} is empty or not set.")
+    elif info.key_policy is KeyPolicy.required:
+        key = click.prompt(f"{info.label} {info.key_label}", hide_input=True)
+    elif info.key_policy is KeyPolicy.optional:
+        key = click.prompt(f"{info.key_label} (optional, Enter to skip)", hide_input=True,
+                           default="", show_default=False) or None
+    try:
+        record = _provider_store().add(org_id, parse_provider_settings(data), key, actor)
+    except ValidationError as exc:
+        raise click.ClickException("; ".join(validation_messages(exc))) from None
+    except ConfigStoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    shown = f", key {record.key_last4}" if record.has_key else ""
+    click.echo(f"Added {record.name} ({record.id}, {info.label}{shown}).")
+
+
+@providers.command("list")
+@click.option("--org", "org_id", default=DEMO_ORG, show_default=True,
+              callback=lambda c, p, v: _org(v))
+def providers_list(org_id: str) -> None:
+    """List providers with their last connection test."""
+    from core.connections import ensure_demo_providers
+
+    store = _provider_store()
+    records = ensure_demo_providers(store) if org_id == DEMO_ORG else store.list(org_id)
+    if not records:
+        click.echo(f"No providers in organization {org_id}.")
+    for r in records:
+        status = {True: "ok", False: "FAILED", None: "untested"}[r.last_test_ok]
+        sim = " (simulated)" if r.simulated and "simulated" not in r.name else ""
+        click.echo(f"{r.id}\t{r.type.value}\t{r.name}{sim}\t{status}\t{r.last_test_message or ''}")
+
+
+@providers.command("test")
+@click.argument("ids", nargs=-1)
+@click.option("--org", "org_id", default=DEMO_ORG, show_default=True,
+              callback=lambda c, p, v: _org(v))
+def providers_test(ids: tuple[str, ...], org_id: str) -> None:
+    """Test the connection of the given providers (all when none given), in parallel.
+
+    Exits non-zero when any test fails, for scripts and schedulers."""
+    from core.connections import ensure_demo_providers, run_tests
+
+    store = _provider_store()
+    records = ensure_demo_providers(store) if org_id == DEMO_ORG else store.list(org_id)
+    if ids:
+        unknown = set(ids) - {r.id for r in records}
+        if unknown:
+            raise click.ClickException(f"No such provider in {org_id}: {', '.join(sorted(unknown))}")
+        records = [r for r in records if r.id in ids]
+    failed = 0
+    for o in run_tests(store, records, actor="cli", throttle=False):
+        if o.result and o.result.ok:
+            click.echo(f"ok      {o.name}: {o.result.message}")
+        else:
+            failed += 1
+            click.echo(f"FAILED  {o.name}: {o.result.message if o.result else o.throttled}")
+    if failed:
+        sys.exit(1)
+
+
+@providers.command("remove")
+@click.argument("provider_id")
+@click.option("--org", "org_id", default=DEMO_ORG, show_default=True,
+              callback=lambda c, p, v: _org(v))
+@click.confirmation_option(prompt="Delete this provider and its stored key?")
+def providers_remove(provider_id: str, org_id: str) -> None:
+    """Delete a provider and its stored key."""
+    from core.config_store import ConfigStoreError
+
+    try:
+        _provider_store().remove(org_id, provider_id, "cli")
+    except ConfigStoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Removed {provider_id}.")
+
+
+@main.group()
+def keys() -> None:
+    """The master key that encrypts provider keys."""
+
+
+@keys.command("rotate")
+@click.option("--new-key-env", default=None, metavar="VAR",
+              help="When the master key comes from SWITCHYARD_MASTER_KEY: read the new one "
+                   "from this variable (nothing is written to disk).")
+@click.option("--keep-old", is_flag=True, help="Keep the old key to read old backups.")
+def keys_rotate(new_key_env: str | None, keep_old: bool) -> None:
+    """Re-encrypt every provider key under a new master key, in one transaction."""
+    import os
+
+    from core.vault import VaultError, parse_master_key, rotate
+
+    new_key = None
+    if new_key_env:
+        text = os.environ.get(new_key_env)
+        if not text:
+            raise click.ClickException(f"Environment variable {new_key_env} is empty or not set.")
+        try:
+            new_key = parse_master_key(text, where=new_key_env)
+        except VaultError as exc:
+            raise click.ClickException(str(exc)) from None
+    try:
+        result = rotate(_provider_store(), new_key, actor="cli", keep_old=keep_old)
+    except VaultError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(result.message)
+
+
+def _register_simulator() -> None:
+    from core.simulator.cli import simulator_command
+
+    main.add_command(simulator_command)
+
+
+_register_simulator()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -191,5 +191,6 @@ class Adapter:
         except ProviderError as exc:
             return CheckResult(False, exc.user_message(), error=exc)
         ms = (time.perf_counter() - started) * 1000
-        return CheckResult(True, f"Connected · {len(models)} models", latency_ms=ms,
+        noun = "model" if len(models) == 1 else "models"
+        return CheckResult(True, f"Connected · {len(models)} {noun}", latency_ms=ms,
                            models=len(models))
