@@ -81,7 +81,7 @@ else:
     if manage:
         names = {r.id: r.name for r in records}
         c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
-        picked = c1.selectbox("Provider", list(names), format_func=names.get, key="test_pick")
+        picked = c1.selectbox("Provider to test", list(names), format_func=names.get, key="test_pick")
         one = c2.button("Test connection", key="test_one", width="stretch")
         every = c3.button("Test all", key="test_all", type="primary", width="stretch")
         if one or every:
