@@ -18,7 +18,7 @@ from core.providers.base import (
     TokenUsage,
 )
 from core.providers.errors import ProviderError, RateLimited, Unavailable
-from core.providers.http import Clock, as_int, load_json, parse_json, sse_events
+from core.providers.http import Clock, as_int, load_json, sse_events
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024  # Anthropic requires max_tokens on every request
@@ -39,9 +39,8 @@ def usage_from(doc: Any, output_only: bool = False) -> dict[str, int]:
 class AnthropicAdapter(Adapter):
     capabilities = Capabilities(protocol="anthropic", default_base_url="https://api.anthropic.com")
 
-    def _headers(self) -> dict[str, str]:
-        return {"content-type": "application/json", "anthropic-version": API_VERSION,
-                **self.extra_headers, "x-api-key": self._api_key or ""}
+    def auth_headers(self) -> dict[str, str]:
+        return {"anthropic-version": API_VERSION, "x-api-key": self._api_key or ""}
 
     def request_body(self, model: str, parts: list[Part], options: CallOptions) -> dict:
         content: list[dict[str, Any]] = []
@@ -82,10 +81,7 @@ class AnthropicAdapter(Adapter):
         clock = Clock()
 
         async def plain() -> Completion:
-            response = await self.client.post(url, json=body, headers=self._headers(),
-                                              timeout=options.timeout_s)
-            await self.raise_for_status(response)
-            doc = parse_json(response, provider=self.label, secret=self._api_key)
+            doc = await self.post_json(url, body, options.timeout_s)
             if not isinstance(doc, dict) or not isinstance(doc.get("content"), list):
                 raise self.malformed("the answer has no content list", 200)
             text = "".join(b.get("text", "") for b in doc["content"]
@@ -101,9 +97,7 @@ class AnthropicAdapter(Adapter):
             usage: dict[str, int] = {}
             finish = model_name = rid = None
             stopped = False
-            async with self.client.stream("POST", url, json=body, headers=self._headers(),
-                                          timeout=options.timeout_s) as response:
-                await self.raise_for_status(response)
+            async with self.stream(url, body, options.timeout_s) as response:
                 async for event, data in sse_events(response):
                     doc = load_json(data, provider=self.label, secret=self._api_key)
                     kind = event or (doc.get("type") if isinstance(doc, dict) else None)
@@ -140,10 +134,7 @@ class AnthropicAdapter(Adapter):
             models: list[ModelInfo] = []
             params: dict[str, Any] = {"limit": 1000}
             for _ in range(50):  # pages; a bound so a looping server cannot hang us
-                response = await self.client.get(f"{self.base_url}/v1/models", params=params,
-                                                 headers=self._headers(), timeout=15.0)
-                await self.raise_for_status(response)
-                doc = parse_json(response, provider=self.label, secret=self._api_key)
+                doc = await self.get_json(f"{self.base_url}/v1/models", params=params)
                 data = doc.get("data") if isinstance(doc, dict) else None
                 if not isinstance(data, list):
                     raise self.malformed("the model list has no data array", 200)

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 
 from core.providers.errors import MalformedResponse, ProviderError, from_status
-from core.providers.http import error_message, guarded, read_error
+from core.providers.http import error_message, guarded, parse_json, read_error
 
 T = TypeVar("T")
 
@@ -160,6 +161,35 @@ class Adapter:
         return from_status(status, error_message(body, text) or f"HTTP {status}",
                            provider=self.label, secret=self._api_key,
                            retry_after=headers.get("retry-after"))
+
+    def auth_headers(self) -> dict[str, str]:
+        """How this protocol sends the key; the key is read here and nowhere else."""
+        return {"authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+
+    def headers(self) -> dict[str, str]:
+        return {"content-type": "application/json", **self.extra_headers, **self.auth_headers()}
+
+    async def post_json(self, url: str, body: Any, timeout: float) -> Any:
+        response = await self.client.post(url, json=body, headers=self.headers(),
+                                          timeout=timeout)
+        await self.raise_for_status(response)
+        return parse_json(response, provider=self.label, secret=self._api_key)
+
+    async def get_json(self, url: str, *, params: dict | None = None,
+                       timeout: float = 15.0) -> Any:
+        response = await self.client.get(url, params=params, headers=self.headers(),
+                                         timeout=timeout)
+        await self.raise_for_status(response)
+        return parse_json(response, provider=self.label, secret=self._api_key)
+
+    @asynccontextmanager
+    async def stream(self, url: str, body: Any, timeout: float, *,
+                     params: dict | None = None) -> AsyncIterator[httpx.Response]:
+        """A streamed POST whose error statuses are already raised as the taxonomy."""
+        async with self.client.stream("POST", url, params=params, json=body,
+                                      headers=self.headers(), timeout=timeout) as response:
+            await self.raise_for_status(response)
+            yield response
 
     async def raise_for_status(self, response: httpx.Response) -> None:
         if response.status_code < 400:

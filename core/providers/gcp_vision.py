@@ -36,9 +36,8 @@ class VisionAdapter(Adapter):
                                 list_models=False, tagging_only=True,
                                 default_base_url="https://vision.googleapis.com")
 
-    def _headers(self) -> dict[str, str]:
-        return {"content-type": "application/json", **self.extra_headers,
-                "x-goog-api-key": self._api_key or ""}
+    def auth_headers(self) -> dict[str, str]:
+        return {"x-goog-api-key": self._api_key or ""}  # never ?key= in the URL
 
     # Google's error bodies and API_KEY_INVALID are the same as Gemini's.
     def map_error(self, status: int, body: object, text: str,
@@ -65,11 +64,8 @@ class VisionAdapter(Adapter):
         clock = Clock()
 
         async def annotate() -> Completion:
-            response = await self.client.post(f"{self.base_url}/v1/images:annotate", json=body,
-                                              headers=self._headers(),
-                                              timeout=options.timeout_s)
-            await self.raise_for_status(response)
-            doc = parse_json(response, provider=self.label, secret=self._api_key)
+            doc = await self.post_json(f"{self.base_url}/v1/images:annotate", body,
+                                       options.timeout_s)
             answers = doc.get("responses") if isinstance(doc, dict) else None
             if not isinstance(answers, list):
                 raise self.malformed("the answer has no responses list", 200)
@@ -106,7 +102,7 @@ class VisionAdapter(Adapter):
 
         async def probe() -> None:
             response = await self.client.post(f"{self.base_url}/v1/images:annotate",
-                                              json={"requests": []}, headers=self._headers(),
+                                              json={"requests": []}, headers=self.headers(),
                                               timeout=15.0)
             if response.status_code == 400:
                 body = parse_json(response, provider=self.label, secret=self._api_key) \

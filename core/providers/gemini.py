@@ -23,7 +23,7 @@ from core.providers.base import (
     TokenUsage,
 )
 from core.providers.errors import AuthenticationError, ProviderError, RateLimited, from_status
-from core.providers.http import Clock, as_int, error_message, load_json, parse_json, sse_events
+from core.providers.http import Clock, as_int, error_message, load_json, sse_events
 
 API_VERSION = "v1beta"
 _SECONDS = re.compile(r"^\s*([0-9.]+)s\s*$")
@@ -66,9 +66,8 @@ class GeminiAdapter(Adapter):
     capabilities = Capabilities(protocol="gemini",
                                 default_base_url="https://generativelanguage.googleapis.com")
 
-    def _headers(self) -> dict[str, str]:
-        return {"content-type": "application/json", **self.extra_headers,
-                "x-goog-api-key": self._api_key or ""}
+    def auth_headers(self) -> dict[str, str]:
+        return {"x-goog-api-key": self._api_key or ""}  # never ?key= in the URL
 
     def map_error(self, status: int, body: object, text: str,
                   headers: httpx.Headers) -> ProviderError:
@@ -123,11 +122,7 @@ class GeminiAdapter(Adapter):
         clock = Clock()
 
         async def plain() -> Completion:
-            response = await self.client.post(f"{base}:generateContent", json=body,
-                                              headers=self._headers(),
-                                              timeout=options.timeout_s)
-            await self.raise_for_status(response)
-            doc = parse_json(response, provider=self.label, secret=self._api_key)
+            doc = await self.post_json(f"{base}:generateContent", body, options.timeout_s)
             text, finish, _ = self._read(doc)
             return Completion(text=text, usage=usage_from(doc.get("usageMetadata")),
                               response_model=doc.get("modelVersion"), finish_reason=finish,
@@ -137,11 +132,8 @@ class GeminiAdapter(Adapter):
         async def streamed() -> Completion:
             pieces: list[str] = []
             usage, finish, model_version, rid = TokenUsage(), None, None, None
-            async with self.client.stream("POST", f"{base}:streamGenerateContent",
-                                          params={"alt": "sse"}, json=body,
-                                          headers=self._headers(),
-                                          timeout=options.timeout_s) as response:
-                await self.raise_for_status(response)
+            async with self.stream(f"{base}:streamGenerateContent", body, options.timeout_s,
+                                   params={"alt": "sse"}) as response:
                 async for _, data in sse_events(response):
                     doc = load_json(data, provider=self.label, secret=self._api_key)
                     if isinstance(doc, dict) and doc.get("error"):
@@ -171,11 +163,7 @@ class GeminiAdapter(Adapter):
             models: list[ModelInfo] = []
             params: dict[str, Any] = {"pageSize": 1000}
             for _ in range(50):
-                response = await self.client.get(f"{self.base_url}/{API_VERSION}/models",
-                                                 params=params, headers=self._headers(),
-                                                 timeout=15.0)
-                await self.raise_for_status(response)
-                doc = parse_json(response, provider=self.label, secret=self._api_key)
+                doc = await self.get_json(f"{self.base_url}/{API_VERSION}/models", params=params)
                 data = doc.get("models") if isinstance(doc, dict) else None
                 if not isinstance(data, list):
                     raise self.malformed("the model list has no models array", 200)

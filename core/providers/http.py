@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -18,6 +19,8 @@ import httpx
 from core.providers.errors import MalformedResponse, ProviderError, Timeout, Unavailable, scrub
 
 T = TypeVar("T")
+
+_TOKEN_TAIL = re.compile(r"[A-Za-z0-9_\-+/=.]+$")
 
 
 class Clock:
@@ -44,17 +47,36 @@ async def guarded(work: Callable[[], Awaitable[T]], *, timeout_s: float, provide
     """Run ``work`` under an overall deadline and map transport failures onto the taxonomy.
 
     The deadline covers the whole answer (a stream that stalls halfway times out too), which
-    httpx's per-read timeouts alone do not."""
+    httpx's per-read timeouts alone do not. The error raised has no ``__context__``: ``raise
+    … from None`` only hides the chain from tracebacks, and the exception it hides holds the
+    request (whose headers carry the key) or the raw body it failed to parse."""
+    error: ProviderError
     try:
         return await asyncio.wait_for(work(), timeout_s)
-    except ProviderError:
-        raise
+    except ProviderError as exc:
+        exc.__cause__ = exc.__context__ = None
+        error = exc
     except (TimeoutError, httpx.TimeoutException):
-        raise Timeout(f"no complete answer within {timeout_s:g} s", provider=provider,
-                      secret=secret) from None
+        error = Timeout(f"no complete answer within {timeout_s:g} s", provider=provider,
+                        secret=secret)
+    except httpx.DecodingError as exc:  # e.g. a compressed body cut off by a proxy
+        error = MalformedResponse(f"the answer could not be decoded ({exc})",
+                                  provider=provider, secret=secret)
     except httpx.TransportError as exc:
-        raise Unavailable(f"could not reach the provider ({type(exc).__name__}: {exc})",
-                          provider=provider, secret=secret) from None
+        error = Unavailable(f"could not reach the provider ({type(exc).__name__}: {exc})",
+                            provider=provider, secret=secret)
+    raise error  # outside the handler, so nothing is chained
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, never inside a word: half a key no longer
+    matches the key, so scrubbing would miss it in a quoted prefix of a body."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    if _TOKEN_TAIL.match(text[limit]):
+        head = _TOKEN_TAIL.sub("", head)
+    return head
 
 
 def error_message(body: Any, text: str = "") -> str:
@@ -71,7 +93,7 @@ def error_message(body: Any, text: str = "") -> str:
             return body["message"]
         if isinstance(body.get("detail"), str):
             return body["detail"]
-    return text.strip()[:300]
+    return clip(text.strip(), 300)
 
 
 async def read_error(response: httpx.Response) -> tuple[Any, str]:
@@ -93,7 +115,7 @@ def parse_json(response: httpx.Response, *, provider: str, secret: str | None) -
     except ValueError:
         raise MalformedResponse(
             f"the answer is not valid JSON ({len(response.content)} bytes, "
-            f"starts {scrub(response.text[:60], secret)!r})", status=response.status_code,
+            f"starts {scrub(clip(response.text, 60), secret)!r})", status=response.status_code,
             provider=provider, secret=secret) from None
 
 
@@ -102,8 +124,9 @@ def load_json(data: str, *, provider: str, secret: str | None) -> Any:
     try:
         return json.loads(data)
     except ValueError:
-        raise MalformedResponse(f"a streamed chunk is not valid JSON: {scrub(data[:60], secret)!r}",
-                                provider=provider, secret=secret) from None
+        raise MalformedResponse(
+            f"a streamed chunk is not valid JSON: {scrub(clip(data, 60), secret)!r}",
+            provider=provider, secret=secret) from None
 
 
 async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str | None, str]]:
@@ -132,6 +155,13 @@ async def ndjson_lines(response: httpx.Response) -> AsyncIterator[str]:
     async for line in response.aiter_lines():
         if line.strip():
             yield line
+
+
+def stream_error_status(doc: dict) -> int:
+    """The HTTP status an error chunk inside a 200 stream stands for (its code, else 500)."""
+    err = doc.get("error")
+    code = as_int(err.get("code") or err.get("status_code")) if isinstance(err, dict) else 0
+    return code if 400 <= code <= 599 else 500
 
 
 def as_int(value: Any) -> int:

@@ -18,7 +18,7 @@ from core.providers.base import (
     TextPart,
     TokenUsage,
 )
-from core.providers.http import Clock, as_int, load_json, ndjson_lines, parse_json
+from core.providers.http import Clock, as_int, load_json, ndjson_lines, stream_error_status
 
 DEFAULT_URL = "http://localhost:11434"
 _VISION_FAMILIES = {"clip", "mllama", "gemma3", "qwen2vl", "qwen25vl", "llava"}
@@ -42,12 +42,6 @@ def usage_from(doc: dict) -> TokenUsage:
 class OllamaAdapter(Adapter):
     capabilities = Capabilities(protocol="ollama", needs_key=False, needs_base_url=True,
                                 default_base_url=DEFAULT_URL)
-
-    def _headers(self) -> dict[str, str]:
-        headers = {"content-type": "application/json", **self.extra_headers}
-        if self._api_key:  # an Ollama behind an authenticating proxy
-            headers["authorization"] = f"Bearer {self._api_key}"
-        return headers
 
     def request_body(self, model: str, parts: list[Part], options: CallOptions) -> dict:
         message: dict[str, Any] = {
@@ -83,25 +77,20 @@ class OllamaAdapter(Adapter):
                               duration_ms=clock.elapsed_ms(), ttft_ms=clock.ttft_ms)
 
         async def plain() -> Completion:
-            response = await self.client.post(url, json=body, headers=self._headers(),
-                                              timeout=options.timeout_s)
-            await self.raise_for_status(response)
-            doc = parse_json(response, provider=self.label, secret=self._api_key)
+            doc = await self.post_json(url, body, options.timeout_s)
             if not isinstance(doc, dict) or not isinstance(doc.get("message"), dict):
                 raise self.malformed("the answer has no message", 200)
             return done(doc, str(doc["message"].get("content") or ""))
 
         async def streamed() -> Completion:
             pieces: list[str] = []
-            async with self.client.stream("POST", url, json=body, headers=self._headers(),
-                                          timeout=options.timeout_s) as response:
-                await self.raise_for_status(response)
+            async with self.stream(url, body, options.timeout_s) as response:
                 async for line in ndjson_lines(response):
                     doc = load_json(line, provider=self.label, secret=self._api_key)
                     if not isinstance(doc, dict):
                         raise self.malformed("a streamed line is not an object")
                     if doc.get("error"):
-                        raise self.map_error(500, doc, line, response.headers)
+                        raise self.map_error(stream_error_status(doc), doc, line, response.headers)
                     piece = (doc.get("message") or {}).get("content") or ""
                     if piece:
                         clock.mark_first()
@@ -114,10 +103,7 @@ class OllamaAdapter(Adapter):
 
     async def list_models(self) -> list[ModelInfo]:
         async def fetch() -> list[ModelInfo]:
-            response = await self.client.get(f"{self.base_url}/api/tags",
-                                             headers=self._headers(), timeout=15.0)
-            await self.raise_for_status(response)
-            doc = parse_json(response, provider=self.label, secret=self._api_key)
+            doc = await self.get_json(f"{self.base_url}/api/tags")
             data = doc.get("models") if isinstance(doc, dict) else None
             if not isinstance(data, list):
                 raise self.malformed("the tag list has no models array", 200)

@@ -23,7 +23,7 @@ from core.providers.base import (
     TextPart,
     TokenUsage,
 )
-from core.providers.http import Clock, as_int, load_json, parse_json, sse_events
+from core.providers.http import Clock, as_int, load_json, sse_events, stream_error_status
 
 # OpenAI's reasoning models take max_completion_tokens and only the default temperature.
 _REASONING = re.compile(r"^(gpt-5|o\d)(\b|[-.])")
@@ -79,12 +79,6 @@ class OpenAICompatAdapter(Adapter):
         super().__init__(client, **kw)
         self.provider_type = provider_type
 
-    def _headers(self) -> dict[str, str]:
-        headers = {"content-type": "application/json", **self.extra_headers}
-        if self._api_key:
-            headers["authorization"] = f"Bearer {self._api_key}"
-        return headers
-
     def request_body(self, model: str, parts: list[Part], options: CallOptions) -> dict:
         messages: list[dict[str, Any]] = []
         if options.system:
@@ -111,10 +105,7 @@ class OpenAICompatAdapter(Adapter):
         clock = Clock()
 
         async def plain() -> Completion:
-            response = await self.client.post(url, json=body, headers=self._headers(),
-                                              timeout=options.timeout_s)
-            await self.raise_for_status(response)
-            doc = parse_json(response, provider=self.label, secret=self._api_key)
+            doc = await self.post_json(url, body, options.timeout_s)
             try:
                 choice = doc["choices"][0]
                 text = _text_of(choice["message"].get("content"))
@@ -129,9 +120,7 @@ class OpenAICompatAdapter(Adapter):
         async def streamed() -> Completion:
             pieces: list[str] = []
             usage, finish, response_model, rid, done = TokenUsage(), None, None, None, False
-            async with self.client.stream("POST", url, json=body, headers=self._headers(),
-                                          timeout=options.timeout_s) as response:
-                await self.raise_for_status(response)
+            async with self.stream(url, body, options.timeout_s) as response:
                 async for _, data in sse_events(response):
                     if data.strip() == "[DONE]":
                         done = True
@@ -140,7 +129,8 @@ class OpenAICompatAdapter(Adapter):
                     if not isinstance(doc, dict):
                         raise self.malformed("a streamed chunk is not an object")
                     if doc.get("error"):  # some compatible servers fail mid-stream
-                        raise self.map_error(500, doc, data, response.headers)
+                        raise self.map_error(stream_error_status(doc), doc, data,
+                                             response.headers)
                     response_model = doc.get("model") or response_model
                     rid = doc.get("id") or rid
                     if doc.get("usage"):
@@ -163,10 +153,7 @@ class OpenAICompatAdapter(Adapter):
 
     async def list_models(self) -> list[ModelInfo]:
         async def fetch() -> list[ModelInfo]:
-            response = await self.client.get(f"{self.base_url}/models", headers=self._headers(),
-                                             timeout=15.0)
-            await self.raise_for_status(response)
-            doc = parse_json(response, provider=self.label, secret=self._api_key)
+            doc = await self.get_json(f"{self.base_url}/models")
             data = doc.get("data") if isinstance(doc, dict) else None
             if not isinstance(data, list):
                 raise self.malformed("the model list has no data array", 200)
