@@ -61,12 +61,16 @@ def test_a_cursor_per_thread_works_concurrently(tmp_path: Path) -> None:
 
 
 HOLDER = """
-import sys, time
+import os, sys, time
 from core.warehouse.db import Warehouse
 wh = Warehouse(sys.argv[1], label="the Switchyard app")
 with wh.cursor() as cur:
     print("holding", flush=True)
-    time.sleep(float(sys.argv[2]))
+    # hold for the given seconds, or until the test creates the release file
+    deadline = time.monotonic() + float(sys.argv[2])
+    release = sys.argv[1] + ".release"
+    while time.monotonic() < deadline and not os.path.exists(release):
+        time.sleep(0.02)
 """
 
 
@@ -111,11 +115,16 @@ def test_cli_ingest_while_the_app_holds_the_warehouse(tmp_path: Path) -> None:
         "request_id": f"r{i}", "ts": "2026-11-01T10:00:00Z", "provider_name": "openai",
         "request_model": "gpt-4o", "input_tokens": 10, "output_tokens": 5, "duration_ms": 100,
     }) for i in range(5)))
-    holder = _hold(home / "warehouse.duckdb", 1.5)
+    # Held until the CLI has said it waits, however slowly it starts on a busy machine.
+    holder = _hold(home / "warehouse.duckdb", 120)
     env = {**os.environ, "SWITCHYARD_HOME": str(home)}
-    out = subprocess.run([sys.executable, "-m", "core.cli", "ingest", str(events)], cwd=ROOT,
-                         env=env, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert "in use by the Switchyard app" in out.stderr
-    assert "5 loaded" in out.stdout
+    cli = subprocess.Popen([sys.executable, "-m", "core.cli", "ingest", str(events)], cwd=ROOT,
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert cli.stderr is not None
+    said = cli.stderr.readline()  # blocks until the CLI reports the wait (or exits)
+    (home / "warehouse.duckdb.release").touch()
+    stdout, rest = cli.communicate(timeout=60)
+    assert cli.returncode == 0, said + rest
+    assert "in use by the Switchyard app" in said
+    assert "5 loaded" in stdout
     holder.wait(10)
