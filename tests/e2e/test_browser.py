@@ -24,10 +24,47 @@ def sign_in(page: Page, url: str, username: str = "owner", password: str = PASSW
     settle(page)
 
 
-def settle(page: Page) -> None:
-    """Wait until the script has finished running (the status widget shows while it runs)."""
-    page.wait_for_timeout(300)
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=30_000)
+def settle(page: Page, quiet_ms: int = 900) -> None:
+    """Wait until the script has finished running: the status widget shows while it runs, but
+    only after a short delay, so it must stay away for ``quiet_ms`` (a person waits too)."""
+    status = page.get_by_test_id("stStatusWidget")
+    quiet, step = 0, 150
+    for _ in range(400):  # at most ~60 s
+        page.wait_for_timeout(step)
+        quiet = quiet + step if status.count() == 0 else 0
+        if quiet >= quiet_ms:
+            return
+    expect(status).to_have_count(0)
+
+
+def go_to(page: Page, link: str, heading: str | None = None) -> None:
+    """Open a page from the sidebar; click again if a rerun swallowed the first click."""
+    target = page.get_by_role("heading", name=heading or link)
+    for attempt in range(3):
+        page.get_by_role("link", name=link).click()
+        try:
+            expect(target).to_be_visible(timeout=10_000)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
+            settle(page)
+    settle(page)
+
+
+def choose(page: Page, label: str, option: str) -> None:
+    """Pick ``option`` in the select box ``label``; reopen it if a rerun closed the list."""
+    for attempt in range(3):
+        page.get_by_label(label).click()
+        try:
+            page.get_by_role("option", name=option).click(timeout=10_000)
+            break
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError; retried
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
+            settle(page)
+    settle(page)
 
 
 def metric(page: Page, label: str) -> str:
@@ -83,8 +120,7 @@ def test_explore_usage_filter_and_export(page: Page, app_url: str, tmp_path: Pat
 
 def test_admin_adds_a_user_who_can_sign_in(page: Page, app_url: str) -> None:
     sign_in(page, app_url)
-    page.get_by_role("link", name="Users").click()
-    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+    go_to(page, "Users")
     form = page.locator('[data-testid="stForm"]').filter(has_text="Initial password")
     form.get_by_label("Username").fill("bea")
     form.get_by_label("Display name").fill("Bea Viewer")
@@ -104,8 +140,7 @@ def test_providers_demo_test_all_and_add_a_provider(page: Page, app_url: str, e2
     from core.simulator.server import start_background
 
     sign_in(page, app_url)
-    page.get_by_role("link", name="Providers").click()
-    expect(page.get_by_role("heading", name="Providers")).to_be_visible()
+    go_to(page, "Providers")
     expect(page.get_by_text("Demo mode.")).to_be_visible()
     settle(page)
 
@@ -117,9 +152,7 @@ def test_providers_demo_test_all_and_add_a_provider(page: Page, app_url: str, e2
     # a real-shaped provider with a key, at an OpenAI-compatible endpoint on loopback
     with start_background(0, seed=1, latency_scale=0.0) as sim:
         page.get_by_role("tab", name="Add a provider").click()
-        page.get_by_label("Type").click()
-        page.get_by_role("option", name="OpenAI-compatible (custom)").click()
-        settle(page)
+        choose(page, "Type", "OpenAI-compatible (custom)")
         # the form is rebuilt for the chosen type; wait for that one (the old one goes stale)
         name = page.get_by_placeholder("e.g. OpenAI-compatible (custom) production")
         expect(name).to_have_count(1)
@@ -130,8 +163,7 @@ def test_providers_demo_test_all_and_add_a_provider(page: Page, app_url: str, e2
         form.get_by_role("button", name="Add provider").click()
         expect(page.get_by_text("Added Team gateway")).to_be_visible()
         settle(page)
-        page.get_by_label("Provider to test").click()
-        page.get_by_role("option", name="Team gateway").click()
+        choose(page, "Provider to test", "Team gateway")
         page.get_by_role("button", name="Test connection").click()
         expect(page.get_by_text(re.compile(r"Team gateway: Connected"))).to_be_visible()
     expect(page.get_by_text("sk-e2e-canary-0042")).to_have_count(0)
