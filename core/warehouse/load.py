@@ -9,7 +9,8 @@ Everything after that is shared and column-wise, so 10M events load in seconds:
    quarantined (row number, reason, the mapped values) while good rows go on;
 2. duplicates (same ``request_id`` seen earlier in the file or already in the warehouse)
    are skipped, so re-ingesting a file adds nothing;
-3. missing costs are computed from genai-prices rates;
+3. missing costs are computed with the price effective at each event's time: the
+   organization's override when one covers it, else genai-prices' (``core.warehouse.prices``);
 4. events, rollups, quarantine and the ingest log are written in ONE transaction: an
    interrupted ingest leaves nothing half-loaded.
 """
@@ -24,8 +25,9 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
-from core.catalog.pricing import PROVIDER_ALIASES, rates
+from core.catalog.pricing import PROVIDER_ALIASES
 from core.warehouse.db import Warehouse
+from core.warehouse.prices import PRICED_COST_SQL, RATES_JOIN_SQL, rates_table
 
 # Log-bucketed latency histograms: bucket b holds durations in [G**b, G**(b+1)) ms.
 HIST_GAMMA = 1.02
@@ -234,34 +236,12 @@ def _checked_sql(
     return f"SELECT {', '.join(sel)}, {bad_any} AS _bad, {reason} AS _reason FROM {src}"
 
 
-def _rates_table(cur: duckdb.DuckDBPyConnection) -> None:
-    """``_rates``: genai-prices rates for every (provider, model, month) that lacks a cost."""
+def _rates_table(cur: duckdb.DuckDBPyConnection, org_id: str) -> None:
+    """``_rates``: rate periods (override, else genai-prices) of every model lacking a cost."""
     combos = cur.execute(
-        "SELECT DISTINCT provider_name, request_model, date_trunc('month', ts) FROM _good "
-        "WHERE cost_usd IS NULL"
+        "SELECT DISTINCT provider_name, request_model FROM _good WHERE cost_usd IS NULL"
     ).fetchall()
-    rows = []
-    for provider, model, month in combos:
-        r = rates(provider, model, month.replace(day=15))
-        if r is not None:
-            rows.append((provider, model, month, r.input, r.output, r.cache_read))
-    cur.execute(
-        "CREATE OR REPLACE TEMP TABLE _rates (provider_name VARCHAR, request_model VARCHAR, "
-        "month TIMESTAMP, r_in DOUBLE, r_out DOUBLE, r_cache DOUBLE)"
-    )
-    if rows:
-        cur.executemany("INSERT INTO _rates VALUES (?, ?, ?, ?, ?, ?)", rows)
-
-
-# Missing costs are computed while inserting, from the _rates row of the event's month.
-PRICED_COST_SQL = """coalesce(c.cost_usd,
-    greatest(coalesce(c.input_tokens, 0) - coalesce(c.cache_read_input_tokens, 0), 0) * r.r_in
-    + coalesce(c.cache_read_input_tokens, 0) * r.r_cache
-    + coalesce(c.output_tokens, 0) * r.r_out)"""
-RATES_JOIN_SQL = (
-    "LEFT JOIN _rates r ON r.provider_name = c.provider_name "
-    "AND r.request_model = c.request_model AND r.month = date_trunc('month', c.ts)"
-)
+    rates_table(cur, org_id, combos, "_rates")
 
 
 ROLLUP_SQL = [
@@ -366,10 +346,10 @@ def load_stage(wh: Warehouse, org_id: str, stage: Stage) -> IngestReport:
         cond = "true"
         if _one(cur, "SELECT EXISTS (SELECT 1 FROM usage_events)")[0]:
             cond = "NOT EXISTS (SELECT 1 FROM usage_events u WHERE u.request_id = c.request_id)"
-        # 3. missing costs from genai-prices rates, computed inside the INSERT
+        # 3. missing costs from the rate periods (override, else genai-prices), in the INSERT
         cost_sql, join_sql, missing = "c.cost_usd", "", 0
         if n_no_cost:
-            _rates_table(cur)
+            _rates_table(cur, org_id)
             cost_sql, join_sql = PRICED_COST_SQL, RATES_JOIN_SQL
             missing = n_no_cost if cond == "true" and n_hashes == staged_rows - n_bad else _one(
                 cur, f"SELECT count(*) FROM _good c WHERE {cond} AND c.cost_usd IS NULL"
@@ -426,6 +406,7 @@ def load_stage(wh: Warehouse, org_id: str, stage: Stage) -> IngestReport:
         cur.execute("DROP VIEW new_events")
         cur.execute("DROP VIEW _good")
         cur.execute("DROP TABLE IF EXISTS _first")
+        cur.execute("DROP TABLE IF EXISTS _rates")
         cur.execute("DROP VIEW _checked")
         cur.execute("DROP VIEW _stage")
         if stage.arrow is not None:

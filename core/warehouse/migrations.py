@@ -10,6 +10,9 @@ Rollups are maintained at ingest, in the same transaction as the events they sum
 * ``latency_daily_hist``: mergeable log-bucketed latency histograms (successful calls) per
   org/day/provider/model/feature/source, from which p50/p95/p99 are read for any filter;
 * ``errors_hourly``: error counts by type.
+
+``price_overrides`` (migration 2) holds negotiated prices per organization with effective
+dates (see ``core.catalog.pricing.PriceOverride``); ``reprice_log`` records each re-pricing.
 """
 
 from __future__ import annotations
@@ -106,6 +109,42 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             row_number BIGINT NOT NULL,
             reason VARCHAR NOT NULL,
             raw VARCHAR
+        );
+        """,
+    ),
+    (
+        2,
+        "per-organization price overrides and the re-pricing log",
+        """
+        CREATE TABLE price_overrides (
+            override_id VARCHAR PRIMARY KEY,
+            org_id VARCHAR NOT NULL,
+            provider_name VARCHAR NOT NULL,
+            model VARCHAR NOT NULL,
+            input_per_mtok DOUBLE NOT NULL CHECK (input_per_mtok >= 0),
+            output_per_mtok DOUBLE NOT NULL CHECK (output_per_mtok >= 0),
+            cached_input_per_mtok DOUBLE CHECK (cached_input_per_mtok >= 0),
+            per_image DOUBLE CHECK (per_image >= 0),
+            effective_from DATE NOT NULL,
+            effective_to DATE,
+            note VARCHAR,
+            created_by VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            CHECK (effective_to IS NULL OR effective_to >= effective_from)
+        );
+        CREATE TABLE reprice_log (
+            reprice_id VARCHAR PRIMARY KEY,
+            org_id VARCHAR NOT NULL,
+            since DATE,
+            until DATE,
+            only_missing BOOLEAN NOT NULL,
+            events BIGINT NOT NULL,
+            changed BIGINT NOT NULL,
+            cost_before DOUBLE NOT NULL,
+            cost_after DOUBLE NOT NULL,
+            actor VARCHAR NOT NULL,
+            started_at TIMESTAMP NOT NULL,
+            finished_at TIMESTAMP NOT NULL
         );
         """,
     ),

@@ -9,7 +9,7 @@ geometric interpolation inside a bucket keeps them within about 1% of exact quan
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -444,3 +444,136 @@ def event_count(wh: Warehouse, org_id: str | None = None) -> int:
                 [check_org_id(org_id)],
             ).fetchone()[0]
         )
+
+
+# -- measured performance and usage per model, for the catalog ---------------------------------
+
+
+@dataclass(frozen=True)
+class ModelPerformance:
+    """One model's measured figures for an organization, from the rollups.
+
+    The window is the ``days`` days ending on ``as_of`` (inclusive); "today" is ``as_of``.
+    Latency is of successful calls; throughput is output tokens per second of successful
+    call time; growth compares the window's requests with the ``days`` days before it.
+    """
+
+    provider_name: str
+    model: str
+    requests: int
+    errors: int
+    cost_usd: float
+    avg_ms: float | None
+    p95_ms: float | None
+    success_rate: float | None
+    tokens_per_s: float | None
+    requests_per_min: float
+    requests_today: int
+    cost_today: float
+    requests_prev: int
+    growth_pct: float | None
+
+
+def last_data_day(wh: Warehouse, org_id: str) -> date | None:
+    """The newest day with usage for an organization (demo history may end before today)."""
+    with wh.cursor() as cur:
+        row = cur.execute(
+            "SELECT max(hour) FROM usage_hourly WHERE org_id = ?", [check_org_id(org_id)]
+        ).fetchone()
+    return row[0].date() if row and row[0] is not None else None
+
+
+def model_performance(
+    wh: Warehouse,
+    org_id: str,
+    *,
+    as_of: date | None = None,
+    days: int = 7,
+    sources: list[str] | None = None,
+) -> dict[tuple[str, str], ModelPerformance]:
+    """Per (provider_name, model): latency, success, throughput, today's usage and growth.
+
+    Two rollup reads (hourly sums and daily latency histograms), never a scan of raw events;
+    p95 comes from the mergeable histograms (within about 2% of the exact quantile). Models
+    used only in the previous window are included (their growth is -100%).
+    """
+    if days < 1:
+        raise ValueError("days must be at least 1")
+    org_id = check_org_id(org_id)
+    as_of = as_of or datetime.now(UTC).date()
+    start = as_of - timedelta(days=days - 1)
+    prev_start = start - timedelta(days=days)
+    midnight = datetime.min.time()
+    lo, today, hi = (datetime.combine(d, midnight) for d in (start, as_of, as_of + timedelta(1)))
+    src_sql, src_params = "", []
+    if sources:
+        src_sql = f" AND source IN ({', '.join('?' for _ in sources)})"
+        src_params = list(sources)
+    with wh.cursor() as cur:
+        sums = cur.execute(
+            f"""
+            SELECT provider_name, request_model,
+                coalesce(sum(requests) FILTER (WHERE hour >= ?), 0) AS requests,
+                coalesce(sum(errors) FILTER (WHERE hour >= ?), 0) AS errors,
+                coalesce(sum(cost_usd) FILTER (WHERE hour >= ?), 0) AS cost_usd,
+                coalesce(sum(output_tokens) FILTER (WHERE hour >= ?), 0) AS output_tokens,
+                coalesce(sum(duration_ms_sum) FILTER (WHERE hour >= ?), 0) AS duration_ms_sum,
+                coalesce(sum(duration_n) FILTER (WHERE hour >= ?), 0) AS duration_n,
+                coalesce(sum(requests) FILTER (WHERE hour >= ?), 0) AS requests_today,
+                coalesce(sum(cost_usd) FILTER (WHERE hour >= ?), 0) AS cost_today,
+                coalesce(sum(requests) FILTER (WHERE hour < ?), 0) AS requests_prev
+            FROM usage_hourly
+            WHERE org_id = ? AND hour >= ? AND hour < ?{src_sql}
+            GROUP BY ALL
+            """,
+            [lo] * 6 + [today] * 2 + [lo, org_id, datetime.combine(prev_start, midnight), hi,
+                                      *src_params],
+        ).fetchall()
+        hist = cur.sql(
+            f"""
+            SELECT provider_name, request_model, bucket, CAST(sum(n) AS BIGINT) AS n
+            FROM latency_daily_hist
+            WHERE org_id = ? AND day BETWEEN ? AND ?{src_sql}
+            GROUP BY ALL
+            """,
+            params=[org_id, start, as_of, *src_params],
+        ).to_arrow_table()
+    keys: dict[tuple[str, str], int] = {}
+    gid = np.array([keys.setdefault((p, m), len(keys)) for p, m in zip(
+        hist.column("provider_name").to_pylist(), hist.column("request_model").to_pylist(),
+        strict=True)], dtype=np.int64)
+    present, values, _ = group_quantiles(
+        gid, hist.column("bucket").to_numpy(), hist.column("n").to_numpy(), (0.95,)
+    )
+    by_gid = dict(zip(present.tolist(), values["p95"].tolist(), strict=True))
+    minutes = days * 24 * 60
+    out: dict[tuple[str, str], ModelPerformance] = {}
+    for (provider, model, requests, errors, cost, out_tokens, dur_sum, dur_n, req_today,
+         cost_today, req_prev) in sums:
+        g = keys.get((provider, model))
+        out[(provider, model)] = ModelPerformance(
+            provider_name=provider,
+            model=model,
+            requests=int(requests),
+            errors=int(errors),
+            cost_usd=float(cost),
+            avg_ms=float(dur_sum) / dur_n if dur_n else None,
+            p95_ms=by_gid.get(g) if g is not None else None,
+            success_rate=1.0 - errors / requests if requests else None,
+            tokens_per_s=float(out_tokens) / (dur_sum / 1000.0) if dur_sum else None,
+            requests_per_min=float(requests) / minutes,
+            requests_today=int(req_today),
+            cost_today=float(cost_today),
+            requests_prev=int(req_prev),
+            growth_pct=(requests - req_prev) / req_prev * 100.0 if req_prev else None,
+        )
+    return out
+
+
+def models_in_use(wh: Warehouse, org_id: str) -> list[tuple[str, str]]:
+    """(provider_name, request_model) pairs an organization has usage for, sorted."""
+    with wh.cursor() as cur:
+        return [(p, m) for p, m in cur.execute(
+            "SELECT DISTINCT provider_name, request_model FROM usage_hourly WHERE org_id = ? "
+            "ORDER BY 1, 2", [check_org_id(org_id)]
+        ).fetchall()]
