@@ -1,10 +1,22 @@
-"""The config store: provider configurations, encrypted keys and the audit log in SQLite.
+"""The config store: provider configurations, encrypted keys, the model catalog and the audit
+log in SQLite.
 
 All SQL of the config store lives in this package. Import from here::
 
-    from core.config_store import ProviderStore, parse_provider_settings, validation_messages
+    from core.config_store import CatalogStore, ProviderStore, parse_provider_settings
 """
 
+from core.config_store.catalog import (
+    CatalogModel,
+    CatalogStore,
+    DiscoveryRun,
+    InvalidRules,
+    ModelMeta,
+    ModelRef,
+    ProviderResult,
+    ProviderSync,
+    RuleSet,
+)
 from core.config_store.db import MIGRATIONS, Migration, connect, migrate
 from core.config_store.providers import (
     KEEP,
@@ -14,6 +26,7 @@ from core.config_store.providers import (
     ProviderRecord,
     ProviderStore,
     StaleWrite,
+    write_audit,
 )
 from core.config_store.schemas import (
     PROVIDER_TYPES,
@@ -33,17 +46,26 @@ __all__ = [
     "PROVIDER_TYPES",
     "TEMPLATES",
     "AuditEntry",
+    "CatalogModel",
+    "CatalogStore",
     "ConfigStoreError",
+    "DiscoveryRun",
+    "InvalidRules",
     "KeyPolicy",
     "Migration",
+    "ModelMeta",
+    "ModelRef",
     "ModelTemplate",
     "ProviderNotFound",
     "ProviderRecord",
+    "ProviderResult",
     "ProviderSettings",
     "ProviderSettingsBase",
     "ProviderStore",
+    "ProviderSync",
     "ProviderType",
     "ProviderTypeInfo",
+    "RuleSet",
     "StaleWrite",
     "connect",
     "get_template",
@@ -51,4 +73,5 @@ __all__ = [
     "parse_provider_settings",
     "templates_for",
     "validation_messages",
+    "write_audit",
 ]

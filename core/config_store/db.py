@@ -102,6 +102,87 @@ MIGRATIONS: list[Migration] = [
         END;
         """,
     ),
+    Migration(
+        2,
+        "model catalog, classification rules, discovery runs",
+        """
+        -- One row per model a provider of an organization has listed. A model that is no
+        -- longer listed is deactivated (deprecated_at), never deleted, so history and past
+        -- usage keep their names; it is re-activated if it comes back. Removing a provider
+        -- removes its models (the composite key keeps them inside the organization).
+        CREATE TABLE catalog_models (
+            org_id              TEXT NOT NULL,
+            provider_id         TEXT NOT NULL,
+            model_id            TEXT NOT NULL,
+            display_name        TEXT,
+            kind                TEXT NOT NULL
+                                CHECK (kind IN ('text', 'vision', 'multimodal', 'tagging')),
+            model_class         TEXT CHECK (model_class IN ('flagship', 'fast', 'legacy')),
+            context_window      INTEGER,
+            max_output_tokens   INTEGER,
+            input_types_json    TEXT NOT NULL DEFAULT '["text"]',
+            output_types_json   TEXT NOT NULL DEFAULT '["text"]',
+            specialties_json    TEXT NOT NULL DEFAULT '[]',
+            recommended_for     TEXT,
+            released_at         TEXT,
+            active              INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+            is_default          INTEGER NOT NULL DEFAULT 0 CHECK (is_default IN (0, 1)),
+            default_pinned      INTEGER NOT NULL DEFAULT 0 CHECK (default_pinned IN (0, 1)),
+            first_seen          TEXT NOT NULL,
+            last_seen           TEXT NOT NULL,
+            deprecated_at       TEXT,
+            updated_at          TEXT NOT NULL,
+            PRIMARY KEY (org_id, provider_id, model_id),
+            FOREIGN KEY (org_id, provider_id) REFERENCES providers (org_id, id)
+                ON DELETE CASCADE,
+            CHECK (active = 1 OR (is_default = 0 AND deprecated_at IS NOT NULL))
+        );
+        CREATE UNIQUE INDEX catalog_models_one_default
+            ON catalog_models (org_id, provider_id) WHERE is_default = 1;
+
+        -- An organization's classification rules (first match wins). No rule set: the
+        -- defaults (seed 003); a rule set with no rules: classify nothing.
+        CREATE TABLE catalog_rule_sets (
+            org_id     TEXT PRIMARY KEY,
+            version    INTEGER NOT NULL DEFAULT 1,
+            updated_at TEXT NOT NULL,
+            updated_by TEXT NOT NULL
+        );
+        CREATE TABLE catalog_rules (
+            org_id        TEXT NOT NULL REFERENCES catalog_rule_sets (org_id) ON DELETE CASCADE,
+            position      INTEGER NOT NULL,
+            provider_type TEXT,
+            pattern       TEXT NOT NULL,
+            match         TEXT NOT NULL DEFAULT 'glob' CHECK (match IN ('glob', 'regex')),
+            model_class   TEXT NOT NULL CHECK (model_class IN ('flagship', 'fast', 'legacy')),
+            note          TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (org_id, position)
+        );
+
+        -- One row per discovery run. Errors hold the provider's message only (scrubbed).
+        CREATE TABLE discovery_runs (
+            id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+            org_id              TEXT NOT NULL,
+            started_at          TEXT NOT NULL,
+            finished_at         TEXT NOT NULL,
+            duration_ms         REAL NOT NULL,
+            status              TEXT NOT NULL CHECK (status IN ('success', 'partial', 'failed')),
+            providers_checked   INTEGER NOT NULL,
+            models_discovered   INTEGER NOT NULL,
+            models_added        INTEGER NOT NULL,
+            models_updated      INTEGER NOT NULL,
+            models_deprecated   INTEGER NOT NULL,
+            models_reactivated  INTEGER NOT NULL DEFAULT 0,
+            errors_json         TEXT NOT NULL DEFAULT '{}',
+            added_json          TEXT NOT NULL DEFAULT '[]',
+            deprecated_json     TEXT NOT NULL DEFAULT '[]',
+            reactivated_json    TEXT NOT NULL DEFAULT '[]',
+            providers_json      TEXT NOT NULL DEFAULT '[]',
+            actor               TEXT NOT NULL
+        );
+        CREATE INDEX discovery_runs_org ON discovery_runs (org_id, id);
+        """,
+    ),
 ]
 
 

@@ -183,6 +183,17 @@ def _safe_detail(detail: Mapping[str, Any] | None) -> str:
     return json.dumps(data, sort_keys=True, default=str)
 
 
+def write_audit(conn: sqlite3.Connection, org_id: str | None, actor: str, action: str,
+                target: str | None, detail: Mapping[str, Any] | None) -> None:
+    """Append one audit entry on ``conn``, inside the caller's transaction, so a change and
+    its audit entry commit (or roll back) together. Shared by every store in this package."""
+    conn.execute(
+        "INSERT INTO audit_log (ts, org_id, actor, action, target, detail_json) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (now_iso(), org_id, actor or "unknown", action, target, _safe_detail(detail)),
+    )
+
+
 _SELECT = """
     SELECT p.id, p.org_id, p.name, p.type, p.base_url, p.settings_json, p.simulated, p.version,
            p.created_at, p.updated_at, p.created_by, p.updated_by, p.last_test_at,
@@ -346,14 +357,7 @@ class ProviderStore:
             logger.info("WAL checkpoint skipped: %s", exc)
 
     # -- audit -----------------------------------------------------------------------------
-    @staticmethod
-    def _audit(conn: sqlite3.Connection, org_id: str | None, actor: str, action: str,
-               target: str | None, detail: Mapping[str, Any] | None) -> None:
-        conn.execute(
-            "INSERT INTO audit_log (ts, org_id, actor, action, target, detail_json) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (now_iso(), org_id, actor or "unknown", action, target, _safe_detail(detail)),
-        )
+    _audit = staticmethod(write_audit)
 
     def audit(self, org_id: str, actor: str, action: str, target: str | None = None,
               detail: Mapping[str, Any] | None = None) -> None:
