@@ -133,6 +133,16 @@ def bench_warehouse(events: int, days: int, repeat: int) -> None:
     click.echo(json.dumps(result))
 
 
+@bench.command("discovery")
+@click.option("--seed", default=7, show_default=True, type=int)
+def bench_discovery(seed: int) -> None:
+    """Discover every demo provider against the simulator at its normal latency (target 10 s)."""
+    from core.catalog.bench import run_discovery_bench
+
+    result = run_discovery_bench(seed=seed, progress=lambda m: click.echo(m, err=True))
+    click.echo(json.dumps(result))
+
+
 @main.group()
 def users() -> None:
     """Manage sign-in users (the app's Users page does the same)."""
@@ -296,6 +306,96 @@ def providers_remove(provider_id: str, org_id: str) -> None:
     click.echo(f"Removed {provider_id}.")
 
 
+@main.command()
+@click.option("--provider", "provider_ids", multiple=True, metavar="ID",
+              help="Scan only this provider (repeatable); default: every enabled provider.")
+@click.option("--org", "org_id", default=DEMO_ORG, show_default=True,
+              callback=lambda c, p, v: _org(v))
+@click.option("--timeout", "timeout_s", default=10.0, show_default=True,
+              type=click.FloatRange(0.5, 300), help="Seconds to wait for one provider's list.")
+@click.option("--strict", is_flag=True,
+              help="Exit 2 when the run is partial (some providers failed), not 0.")
+@click.option("--history", is_flag=True, help="Show past runs instead of running one.")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 1000),
+              help="Runs shown with --history.")
+@click.option("--actor", default="cli", show_default=True, help="Who is recorded in the audit log.")
+def discover(provider_ids: tuple[str, ...], org_id: str, timeout_s: float, strict: bool,
+             history: bool, limit: int, actor: str) -> None:
+    """Find new and retired models at every provider and update the catalog (for cron).
+
+    \b
+    Exit status: 0 when the run succeeded, and also when it was PARTIAL (some providers
+    failed, the others were updated: a flaky provider should not page whoever reads cron
+    mail every month; the output says "partial" and names the failures on stderr);
+    1 when every provider failed or nothing could be scanned; 2 for a partial run
+    with --strict.
+    """
+    from core.catalog.discovery import DiscoveryError, run_discovery
+    from core.config_store import CatalogStore
+    from core.connections import ensure_demo_providers
+
+    catalog = CatalogStore()
+    if history:
+        runs = catalog.runs(org_id, limit=limit)
+        if not runs:
+            click.echo(f"No discovery runs yet in organization {org_id}.")
+        for r in runs:
+            when = r.started_at.astimezone().strftime("%Y-%m-%d %H:%M")
+            click.echo(f"#{r.id}\t{when}\t{r.status}\t{r.providers_checked} providers\t"
+                       f"{r.models_discovered} listed\t+{r.models_added} new\t"
+                       f"-{r.models_deprecated} deprecated\t{r.duration_ms / 1000:.2f} s\t"
+                       f"{r.actor}")
+            for sign, refs in (("+", r.added), ("↺", r.reactivated), ("-", r.deprecated)):
+                for ref in refs[:10]:
+                    click.echo(f"    {sign} {ref.provider_id}  {ref.model_id}")
+                if len(refs) > 10:
+                    click.echo(f"    {sign} … and {len(refs) - 10} more")
+            for pid, message in r.errors.items():
+                click.echo(f"    ! {pid}: {message}")
+        return
+    store = _provider_store()
+    if org_id == DEMO_ORG:
+        ensure_demo_providers(store)
+    try:
+        run = run_discovery(store, catalog, org_id, provider_ids=provider_ids or None,
+                            actor=actor, timeout_s=timeout_s,
+                            on_progress=lambda done, total, name, ok: click.echo(
+                                f"[{done}/{total}] {name}: {'ok' if ok else 'FAILED'}", err=True))
+    except DiscoveryError as exc:
+        raise click.ClickException(str(exc)) from None
+    for p in run.providers:
+        if p.ok:
+            default = f" · default {p.default_model}" if p.default_model else ""
+            back = f" · {p.reactivated} back" if p.reactivated else ""
+            click.echo(f"ok      {p.name}: {p.listed} listed · {p.added} new · {p.updated} "
+                       f"updated · {p.deprecated} deprecated{back}{default}")
+        else:
+            click.echo(f"FAILED  {p.name}: {p.error}")
+            click.echo(f"error: {p.name}: {p.error}", err=True)
+    names = {p.provider_id: p.name for p in run.providers}
+    if run.added:
+        click.echo("New models:")
+        for ref in run.added:
+            click.echo(f"  + {names.get(ref.provider_id, ref.provider_id)}: {ref.model_id}")
+    if run.reactivated:
+        click.echo("Listed again:")
+        for ref in run.reactivated:
+            click.echo(f"  ↺ {names.get(ref.provider_id, ref.provider_id)}: {ref.model_id}")
+    if run.deprecated:
+        click.echo("No longer listed (now inactive):")
+        for ref in run.deprecated:
+            click.echo(f"  - {names.get(ref.provider_id, ref.provider_id)}: {ref.model_id}")
+    click.echo(f"Run #{run.id}: {run.summary()}")
+    if run.status == "failed":
+        sys.exit(1)
+    if run.status == "partial":
+        click.echo(f"Partial run: {len(run.errors)} of {run.providers_checked} providers failed; "
+                   "the others were updated." + ("" if strict else " Exit status 0 (use "
+                                                 "--strict to fail on partial runs)."), err=True)
+        if strict:
+            sys.exit(2)
+
+
 @main.group()
 def keys() -> None:
     """The master key that encrypts provider keys."""
@@ -335,6 +435,160 @@ def _register_simulator() -> None:
 
 
 _register_simulator()
+
+
+@main.group()
+def prices() -> None:
+    """Model prices: genai-prices' bundled data, negotiated overrides, re-pricing."""
+
+
+def _money(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g}"
+
+
+@prices.command("list")
+@click.option("--provider", "provider", default=None,
+              help="Every model genai-prices knows for this provider (default: models in use).")
+@click.option("--org", "org_id", default=DEMO_ORG, show_default=True,
+              callback=lambda c, p, v: _org(v))
+@click.option("--at", "at", default=None, type=click.DateTime(["%Y-%m-%d"]),
+              help="Prices effective on this day (default: now).")
+def prices_list(provider: str | None, org_id: str, at) -> None:
+    """List prices (USD per million tokens) and the organization's overrides."""
+    from core.catalog.pricing import canonical_provider, genai_models, price_for
+    from core.warehouse.prices import list_overrides
+    from core.warehouse.queries import models_in_use
+
+    wh = _warehouse()
+    canonical = canonical_provider(provider) if provider else None
+    overrides = list_overrides(wh, org_id, provider_name=canonical)
+    listed = {}
+    if canonical:
+        listed = {(canonical, m.model_id): m.price for m in genai_models(canonical, at=at)}
+        pairs = list(listed)
+    else:
+        pairs = models_in_use(wh, org_id)
+    pairs += [(o.provider_name, o.model) for o in overrides]
+    pairs = list(dict.fromkeys(pairs))
+    if not pairs:
+        click.echo(f"No models in use in organization {org_id}; try --provider openai.")
+    else:
+        click.echo(f"{'PROVIDER':<14} {'MODEL':<36} {'INPUT':>8} {'CACHED':>8} {'OUTPUT':>8} "
+                   f"{'/IMAGE':>8}  SOURCE")
+    for prov, model in pairs:
+        p = price_for(prov, model, org_id=org_id, at=at, overrides=overrides)
+        if not p.known and (prov, model) in listed:  # an entry whose own id matches no request
+            p = listed[(prov, model)]
+        since = f" since {p.effective_from}" if p.effective_from else ""
+        tiers = " (+long-context tiers)" if p.tiered else ""
+        click.echo(f"{prov:<14} {model:<36} {_money(p.input_per_mtok):>8} "
+                   f"{_money(p.cached_input_per_mtok):>8} {_money(p.output_per_mtok):>8} "
+                   f"{_money(p.per_image):>8}  {p.source}{since}{tiers}")
+    if overrides:
+        click.echo(f"\nOverrides (negotiated prices) of {org_id}:")
+        for o in overrides:
+            note = f" — {o.note}" if o.note else ""
+            click.echo(f"  {o.override_id[:8]}  {o.describe()} (by {o.created_by}){note}")
+
+
+@prices.command("set")
+@click.argument("provider")
+@click.argument("model")
+@click.option("--input", "input_price", required=True, type=float, help="USD per million input tokens.")
+@click.option("--output", "output_price", required=True, type=float,
+              help="USD per million output tokens.")
+@click.option("--cached-input", type=float, default=None,
+              help="USD per million cached input tokens (default: the input price).")
+@click.option("--per-image", type=float, default=None, help="USD per image (per successful call).")
+@click.option("--from", "start", required=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="First day (UTC) the price applies.")
+@click.option("--to", "end", default=None, type=click.DateTime(["%Y-%m-%d"]),
+              help="Last day (UTC, inclusive); default: until further notice.")
+@click.option("--note", default=None, help="e.g. the contract reference.")
+@click.option("--org", "org_id", default=DEMO_ORG, show_default=True,
+              callback=lambda c, p, v: _org(v))
+@click.option("--supersede", is_flag=True,
+              help="End an open-ended earlier price the day before this one starts.")
+@click.option("--actor", default="cli", show_default=True, help="Who is recorded as its author.")
+def prices_set(provider: str, model: str, input_price: float, output_price: float,
+               cached_input: float | None, per_image: float | None, start, end,
+               note: str | None, org_id: str, supersede: bool, actor: str) -> None:
+    """Set a negotiated price for MODEL at PROVIDER from a date (stored costs are unchanged)."""
+    from pydantic import ValidationError
+
+    from core.catalog.pricing import (
+        OverlappingOverride,
+        PriceOverride,
+        match_model,
+        override_messages,
+    )
+    from core.warehouse.prices import add_override
+
+    try:
+        override = PriceOverride(
+            org_id=org_id, provider_name=provider, model=model, input_per_mtok=input_price,
+            output_per_mtok=output_price, cached_input_per_mtok=cached_input, per_image=per_image,
+            effective_from=start.date(), effective_to=end.date() if end else None, note=note,
+            created_by=actor,
+        )
+    except ValidationError as exc:
+        raise click.ClickException("; ".join(override_messages(exc))) from None
+    try:
+        added = add_override(_warehouse(), override, supersede=supersede)
+    except OverlappingOverride as exc:
+        hint = ""
+        if exc.existing.effective_to is None and exc.existing.effective_from < override.effective_from:
+            hint = " (or pass --supersede to end it the day before)"
+        raise click.ClickException(f"{exc}{hint}") from None
+    click.echo(f"Saved {override.override_id[:8]}: {override.describe()}.")
+    if added.ended is not None:
+        click.echo(f"Ended {added.ended.override_id[:8]} on {added.ended.effective_to}.")
+    if match_model(override.provider_name, override.model) is None:
+        click.echo(f"Note: genai-prices does not know {override.provider_name} {override.model}; "
+                   "events match it only by this exact model id.", err=True)
+    click.echo(f"Costs already in the warehouse are unchanged; to apply: switchyard prices "
+               f"reprice --org {org_id} --since {override.effective_from}")
+
+
+@prices.command("remove")
+@click.argument("override_id")
+@click.option("--org", "org_id", default=DEMO_ORG, show_default=True,
+              callback=lambda c, p, v: _org(v))
+@click.confirmation_option(prompt="Delete this price override?")
+def prices_remove(override_id: str, org_id: str) -> None:
+    """Delete a price override by id (the first 8 characters shown by `prices list` do)."""
+    from core.warehouse.prices import UnknownOverride, delete_override
+
+    try:
+        gone = delete_override(_warehouse(), org_id, override_id)
+    except UnknownOverride as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Removed {gone.override_id[:8]}: {gone.describe()}.")
+
+
+@prices.command("reprice")
+@click.option("--org", "org_id", default=DEMO_ORG, show_default=True,
+              callback=lambda c, p, v: _org(v))
+@click.option("--since", default=None, type=click.DateTime(["%Y-%m-%d"]),
+              help="First day (UTC) to re-price (default: the beginning).")
+@click.option("--until", default=None, type=click.DateTime(["%Y-%m-%d"]),
+              help="Last day (UTC, inclusive) to re-price (default: the end).")
+@click.option("--only-missing", is_flag=True, help="Only events that have no cost yet.")
+@click.option("--actor", default="cli", show_default=True, help="Who is recorded in the log.")
+def prices_reprice(org_id: str, since, until, only_missing: bool, actor: str) -> None:
+    """Recompute event costs with the price effective at each event's time (all or nothing)."""
+    from core.warehouse.db import WarehouseBusy
+    from core.warehouse.prices import reprice
+
+    try:
+        result = reprice(_warehouse(), org_id, since=since.date() if since else None,
+                         until=until.date() if until else None, only_missing=only_missing,
+                         actor=actor)
+    except (ValueError, WarehouseBusy) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Cost before: ${result.cost_before:,.2f}")
+    click.echo(f"Cost after:  ${result.cost_after:,.2f}")
+    click.echo(result.summary())
 
 
 if __name__ == "__main__":  # pragma: no cover
