@@ -28,13 +28,17 @@ MIN_PASSWORD = 8
 
 # Which pages each role may open (page keys are the pages/ file stems).
 ROLE_PAGES: dict[Role, tuple[str, ...]] = {
-    Role.admin: ("usage", "providers", "users"),
-    Role.editor: ("usage", "providers"),
-    Role.analyst: ("usage", "providers"),
-    Role.viewer: ("usage", "providers"),
+    Role.admin: ("usage", "catalog", "providers", "users"),
+    Role.editor: ("usage", "catalog", "providers"),
+    Role.analyst: ("usage", "catalog", "providers"),
+    Role.viewer: ("usage", "catalog", "providers"),
 }
 # Roles that may add, edit, delete and test providers (others read the list, without keys).
 PROVIDER_ROLES = (Role.admin, Role.editor)
+# Catalog: who may spend a call on a model's quick test, and who may change defaults and
+# run discovery (prices and classification rules are the admin's).
+CATALOG_TEST_ROLES = (Role.admin, Role.editor, Role.analyst)
+CATALOG_MANAGE_ROLES = (Role.admin, Role.editor)
 # Roles that may load usage files into their organization's warehouse data.
 INGEST_ROLES = (Role.admin, Role.editor, Role.analyst)
 

@@ -20,6 +20,7 @@ APP_ROOT = Path(__file__).resolve().parents[1]
 PAGE_FILES: dict[str, tuple[str, str, str]] = {
     # key: (file, title, icon)
     "usage": ("pages/usage.py", "Usage & Cost", ":material/monitoring:"),
+    "catalog": ("pages/catalog.py", "Model catalog", ":material/view_module:"),
     "providers": ("pages/providers.py", "Providers", ":material/hub:"),
     "users": ("pages/users.py", "Users", ":material/group:"),
 }
@@ -53,6 +54,21 @@ def provider_store():
 
     _demo_providers(str(get_settings().config_path))
     return ProviderStore()
+
+
+def catalog_store():
+    """The model catalog; the demo organization's is filled by one discovery on first use."""
+    from core.catalog.catalog import ensure_demo_catalog
+    from core.config_store import CatalogStore
+
+    store = CatalogStore()
+    user = current_user()
+    flag = f"_catalog_checked_{user.org_id}"
+    if not st.session_state.get(flag):
+        with st.spinner("Discovering the demo providers' models…"):
+            ensure_demo_catalog(provider_store(), store, user.org_id)
+        st.session_state[flag] = True
+    return store
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -181,6 +197,11 @@ def require_page(page: str) -> User:
         st.error("You do not have access to this page. Ask an admin if you need it.")
         st.stop()
     return user
+
+
+def page_path(key: str) -> Path:
+    """A page's file, for st.switch_page and st.page_link."""
+    return APP_ROOT / PAGE_FILES[key][0]
 
 
 def navigation(user: User) -> list:
