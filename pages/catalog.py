@@ -52,8 +52,9 @@ st.caption(f"{sum(e.model.active for e in catalog.entries)} active models from "
            f"{len(catalog.providers)} providers · prices from genai-prices' bundled data and "
            f"your negotiated prices · performance: {window}")
 
+# keyed, so a rerun (after a discovery, a saved price) stays on the tab the user was on
 models_tab, discovery_tab, prices_tab, rules_tab = st.tabs(
-    ["Models", "Discovery", "Prices", "Classification rules"])
+    ["Models", "Discovery", "Prices", "Classification rules"], key="catalog_tab")
 
 
 def _money(v: float | None, digits: int = 2) -> str:

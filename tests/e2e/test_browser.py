@@ -182,3 +182,44 @@ def test_providers_demo_test_all_and_add_a_provider(page: Page, app_url: str, e2
     for f in [*e2e_home.rglob("*"), e2e_home.parent / "streamlit.log"]:
         if f.is_file():
             assert b"sk-e2e-canary-0042" not in f.read_bytes(), f
+
+
+def test_catalog_filter_test_a_model_and_discover(page: Page, app_url: str,
+                                                  tmp_path: Path) -> None:
+    sign_in(page, app_url)
+    go_to(page, "Model catalog")
+    expect(page.get_by_text(re.compile(r"active models from \d+ providers"))).to_be_visible()
+    expect(page.get_by_text("gpt-4o-mini", exact=True).first).to_be_visible()
+
+    # search narrows the grid; a quick test shows output, latency and cost
+    page.get_by_role("textbox", name="Search").fill("gpt-4o-mini")
+    page.get_by_role("textbox", name="Search").press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Test", exact=True).first.click()
+    settle(page)
+    page.get_by_role("button", name="Run test").click()
+    expect(page.get_by_text("Time to first token")).to_be_visible()
+    metric_cost = page.locator('[data-testid="stMetric"]').filter(has_text="Cost")
+    expect(metric_cost.locator('[data-testid="stMetricValue"]')).to_contain_text("$")
+    page.get_by_role("button", name="Close").click()
+    settle(page)
+
+    # the table view exports what is shown
+    page.get_by_role("textbox", name="Search").fill("")
+    page.get_by_role("textbox", name="Search").press("Enter")
+    settle(page)
+    page.get_by_test_id("stButtonGroup").get_by_text("Table", exact=True).click()
+    settle(page)
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Download (CSV)").click()
+    target = tmp_path / "catalog.csv"
+    dl.value.save_as(target)
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert len(rows) >= 20 and {"Model", "Input $/Mtok", "p95 latency ms"} <= set(rows[0])
+
+    # discovery runs with progress and lands in the history
+    page.get_by_role("tab", name="Discovery").click()
+    page.get_by_role("button", name="Discover models").click()
+    expect(page.get_by_text(re.compile(r"Discovery succeeded: 6 of 6 providers"))).to_be_visible()
+    expect(page.get_by_text("History", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Download history (CSV)")).to_be_visible()
