@@ -1,0 +1,8 @@
+"""Side-by-side model comparisons: specs, sample data, runner, scoring and statistics.
+
+* :mod:`core.compare.samples` - bundled sample photos and prompt sets, and users' uploads
+* :mod:`core.compare.spec` - :class:`~core.compare.spec.ComparisonSpec`, loaded from YAML
+
+Submodules are imported directly (``from core.compare.spec import load_spec``) so that
+importing one does not pull in the others.
+"""
