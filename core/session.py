@@ -66,8 +66,11 @@ def catalog_store():
     flag = f"_catalog_checked_{user.org_id}"
     if not st.session_state.get(flag):
         with st.spinner("Discovering the demo providers' models…"):
-            ensure_demo_catalog(provider_store(), store, user.org_id)
-        st.session_state[flag] = True
+            run = ensure_demo_catalog(provider_store(), store, user.org_id)
+        if run is not None and run.status == "failed":
+            st.warning(f"{run.summary()} Try **Discover models** on the Discovery tab.")
+        else:  # tried again on the next rerun when every provider failed
+            st.session_state[flag] = True
     return store
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -20,13 +21,14 @@ import pandas as pd
 
 from core.catalog.pricing import ModelPrice, PriceOverride, price_for
 from core.config_store import CatalogStore, ProviderRecord, ProviderStore
-from core.config_store.catalog import CatalogModel
+from core.config_store.catalog import CatalogModel, DiscoveryRun
 from core.providers.base import CallOptions, ImagePart, TextPart, TokenUsage
 from core.providers.errors import ProviderError, scrub
 from core.warehouse.db import Warehouse
 from core.warehouse.prices import list_overrides
 from core.warehouse.queries import ModelPerformance, last_data_day, model_performance
 
+logger = logging.getLogger(__name__)
 _SNAPSHOT = re.compile(r"-(\d{8}|\d{4}-\d{2}-\d{2})$")  # a dated snapshot's suffix
 SORTS = ("name", "provider", "cost", "performance", "popularity")
 KINDS = ("text", "vision", "multimodal", "tagging")
@@ -281,16 +283,21 @@ def current_default(entries: Iterable[CatalogEntry], entry: CatalogEntry) -> Cat
     return kind[0] if kind else None
 
 
-def ensure_demo_catalog(providers: ProviderStore, catalog: CatalogStore, org_id: str) -> bool:
+def ensure_demo_catalog(providers: ProviderStore, catalog: CatalogStore,
+                        org_id: str) -> DiscoveryRun | None:
     """Fill an empty catalog of an all-simulated (demo) organization with one discovery run,
-    so a first-time user sees models at once. Real organizations discover on request."""
+    so a first-time user sees models at once (None: nothing to do). Real organizations
+    discover on request."""
     from core.catalog.discovery import DiscoveryError, run_discovery
 
     records = providers.list(org_id)
     if not records or not all(r.simulated for r in records) or catalog.models(org_id):
-        return False
+        return None
     try:
-        run_discovery(providers, catalog, org_id, actor="system")
-    except DiscoveryError:
-        return False
-    return True
+        run = run_discovery(providers, catalog, org_id, actor="system")
+    except DiscoveryError as exc:
+        logger.warning("demo catalog: discovery not run: %s", exc)
+        return None
+    if run.status != "success":
+        logger.warning("demo catalog: %s %s", run.summary(), run.errors)
+    return run
