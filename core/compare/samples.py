@@ -36,6 +36,8 @@ from pydantic import (
     model_validator,
 )
 
+from core.validation import error_phrase, number
+
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "data" / "samples"
 
 # Features as the warehouse and assignments name them; photo_analysis is scored on photos
@@ -94,10 +96,6 @@ class SampleError(ValueError):
         super().__init__("; ".join(str(p) for p in self.problems))
 
 
-def _num(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
 def _loc_label(loc: Sequence[Any]) -> str:
     parts: list[str] = []
     for p in loc:
@@ -110,47 +108,12 @@ def _loc_label(loc: Sequence[Any]) -> str:
 
 
 def _error_text(err: Mapping[str, Any], fields: Iterable[str] = ()) -> str:
-    kind = err.get("type", "")
-    ctx = err.get("ctx") or {}
-    if kind in ("value_error", "assertion_error"):
-        return str(ctx.get("error") or err.get("msg", "")).removeprefix("Value error, ")
-    if kind == "extra_forbidden":
+    if err.get("type") == "extra_forbidden":
         name = str(err["loc"][-1]) if err.get("loc") else ""
         close = get_close_matches(name, list(fields), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         return f"is not a known field{hint}"
-    if kind == "string_too_short":
-        n = ctx.get("min_length", 1)
-        return "must not be empty" if n == 1 else f"must be at least {n} characters"
-    if kind == "string_too_long":
-        return f"must be at most {ctx.get('max_length')} characters"
-    if kind == "too_short":
-        return f"needs at least {ctx.get('min_length')} item(s)"
-    if kind == "too_long":
-        return f"can have at most {ctx.get('max_length')} item(s)"
-    if kind == "literal_error":
-        return f"must be one of: {ctx.get('expected', '')}"
-    messages = {
-        "missing": "is required",
-        "less_than_equal": f"must be at most {_num(ctx.get('le'))}",
-        "greater_than_equal": f"must be at least {_num(ctx.get('ge'))}",
-        "less_than": f"must be less than {_num(ctx.get('lt'))}",
-        "greater_than": f"must be more than {_num(ctx.get('gt'))}",
-        "float_parsing": "must be a number",
-        "float_type": "must be a number",
-        "int_parsing": "must be a whole number",
-        "int_type": "must be a whole number",
-        "int_from_float": "must be a whole number",
-        "bool_parsing": "must be true or false",
-        "bool_type": "must be true or false",
-        "string_type": "must be text",
-        "list_type": "must be a list",
-        "dict_type": "must be a mapping (key: value lines)",
-        "model_type": "must be a mapping (key: value lines)",
-        "model_attributes_type": "must be a mapping (key: value lines)",
-        "string_pattern_mismatch": "contains characters that are not allowed",
-    }
-    return messages.get(kind, str(err.get("msg", "is not valid")))
+    return error_phrase(err)
 
 
 def readable_errors(exc: ValidationError | ValueError, fields: Iterable[str] = ()) -> list[str]:
@@ -403,7 +366,7 @@ class Assertion(BaseModel):
                                          f"character {exc.pos})") from None
             if key in _TEXT_ASSERTIONS and isinstance(data.get("value"), (int, float)) \
                     and not isinstance(data.get("value"), bool):
-                data["value"] = _num(data["value"])
+                data["value"] = number(data["value"])
         return data
 
     @model_validator(mode="after")
@@ -473,7 +436,7 @@ class Prompt(BaseModel):
     @classmethod
     def _id(cls, v: Any) -> Any:
         if isinstance(v, (int, float)) and not isinstance(v, bool):
-            v = _num(v)
+            v = number(v)
         if isinstance(v, str):
             v = v.strip()
             if not _ID_RE.fullmatch(v):

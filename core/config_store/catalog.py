@@ -18,8 +18,7 @@ from __future__ import annotations
 import builtins
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +34,7 @@ from core.catalog.classify import (
     RulesError,
     parse_rules,
 )
-from core.config_store.db import connect, now_iso, write_transaction
+from core.config_store.db import StoreConnections, now_iso
 from core.config_store.providers import (
     ConfigStoreError,
     ProviderNotFound,
@@ -248,7 +247,7 @@ def _rule_line(r: ClassRule) -> str:
     return f"{where}: {r.pattern}{' (regex)' if r.match == 'regex' else ''} -> {r.model_class}"
 
 
-class CatalogStore:
+class CatalogStore(StoreConnections):
     """The catalog tables of ``config.sqlite``. Cheap to create; safe to share between
     threads (each call opens its own connection)."""
 
@@ -261,20 +260,6 @@ class CatalogStore:
 
     def __repr__(self) -> str:
         return f"CatalogStore(path={str(self.path)!r})"
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = connect(self.path)
-        conn.row_factory = sqlite3.Row
-        try:
-            yield conn
-        finally:
-            conn.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as conn, write_transaction(conn):
-            yield conn
 
     @staticmethod
     def _provider_exists(conn: sqlite3.Connection, org: str, provider_id: str) -> None:

@@ -276,3 +276,24 @@ def migrate(conn: sqlite3.Connection) -> list[int]:
                          (m.version, m.name, now_iso()))
         applied.append(m.version)
     return applied
+
+
+class StoreConnections:
+    """Connections for a store class over the config file at ``self.path``: one short-lived
+    connection per operation (several processes share the file), rows by column name."""
+
+    path: Path
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        conn = connect(self.path)
+        conn.row_factory = sqlite3.Row
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._connect() as conn, write_transaction(conn):
+            yield conn

@@ -23,8 +23,7 @@ import re
 import secrets as _secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
@@ -33,7 +32,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from core.config_store.db import connect, now_iso, write_transaction
+from core.config_store.db import StoreConnections, now_iso
 from core.config_store.schemas import (
     PROVIDER_TYPES,
     SECRET_FIELDS,
@@ -204,7 +203,7 @@ _SELECT = """
 """
 
 
-class ProviderStore:
+class ProviderStore(StoreConnections):
     """Provider configurations in ``config.sqlite``. Cheap to create; safe to share between
     threads (each call opens its own connection)."""
 
@@ -221,20 +220,6 @@ class ProviderStore:
         return f"ProviderStore(path={str(self.path)!r})"
 
     # -- connections -----------------------------------------------------------------------
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = connect(self.path)
-        conn.row_factory = sqlite3.Row
-        try:
-            yield conn
-        finally:
-            conn.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as conn, write_transaction(conn):
-            yield conn
-
     # -- the vault -------------------------------------------------------------------------
     @staticmethod
     def _meta_get(conn: sqlite3.Connection, key: str) -> str | None:

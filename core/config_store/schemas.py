@@ -27,6 +27,8 @@ from pydantic import (
     field_validator,
 )
 
+from core.validation import error_phrase
+
 
 class ProviderType(StrEnum):
     openai = "openai"
@@ -366,10 +368,6 @@ def parse_provider_settings(data: Mapping[str, Any] | ProviderSettingsBase
     return _SETTINGS.validate_python(dict(data))
 
 
-def _num(v: Any) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
 def _label(loc: tuple[Any, ...]) -> str:
     parts = list(loc)
     if len(parts) > 1 and parts[0] in PROVIDER_TYPES:  # the discriminated union's tag
@@ -386,45 +384,18 @@ def _label(loc: tuple[Any, ...]) -> str:
 
 
 def _text(err: Mapping[str, Any]) -> str:
-    kind = err.get("type", "")
-    ctx = err.get("ctx") or {}
     field = str(err["loc"][-1]) if err.get("loc") else ""
-    if kind == "extra_forbidden":
+    if err.get("type") == "extra_forbidden":
         if field.lower().replace("-", "_") in SECRET_FIELDS:
             return ("enter it in the API key field, where it is stored encrypted, never in the "
                     "settings")
         return "is not a setting of this provider type"
-    if kind in ("value_error", "assertion_error"):
-        return str(ctx.get("error") or err.get("msg", "")).removeprefix("Value error, ")
-    messages = {
-        "missing": "is required",
-        "less_than_equal": f"must be at most {_num(ctx.get('le'))}",
-        "greater_than_equal": f"must be at least {_num(ctx.get('ge'))}",
-        "less_than": f"must be less than {_num(ctx.get('lt'))}",
-        "greater_than": f"must be more than {_num(ctx.get('gt'))}",
-        "float_parsing": "must be a number",
-        "float_type": "must be a number",
-        "int_parsing": "must be a whole number",
-        "int_type": "must be a whole number",
-        "int_from_float": "must be a whole number",
-        "bool_parsing": "must be yes or no",
-        "bool_type": "must be yes or no",
-        "string_type": "must be text",
-        "list_type": "must be a list",
+    return error_phrase(err, {
+        "bool_parsing": "must be yes or no", "bool_type": "must be yes or no",
         "dict_type": "must be a list of header names and values",
-        "string_pattern_mismatch": "contains characters that are not allowed",
         "union_tag_not_found": "is required",
         "union_tag_invalid": "must be one of: " + ", ".join(t.value for t in PROVIDER_TYPES),
-        "literal_error": f"must be one of: {ctx.get('expected', '')}",
-    }
-    if kind == "string_too_short":
-        n = ctx.get("min_length", 1)
-        return "must not be empty" if n == 1 else f"must be at least {n} characters"
-    if kind == "string_too_long":
-        return f"must be at most {ctx.get('max_length')} characters"
-    if kind == "too_short":
-        return f"needs at least {ctx.get('min_length')} item(s)"
-    return messages.get(kind, str(err.get("msg", "is not valid")))
+    })
 
 
 def validation_messages(exc: ValidationError | ValueError) -> list[str]:
