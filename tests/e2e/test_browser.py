@@ -16,11 +16,22 @@ pytestmark = pytest.mark.e2e
 
 
 def sign_in(page: Page, url: str, username: str = "owner", password: str = PASSWORD) -> None:
+    """Sign in from the start page. The sign-in cookie component reruns the script once it
+    has loaded; a click that lands in that rerun is lost, so wait for quiet and retry."""
     page.goto(url)
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Usage & Cost")).to_be_visible()
+    settle(page)
+    home = page.get_by_role("heading", name="Usage & Cost")
+    for attempt in range(3):
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password", exact=True).fill(password)
+        page.get_by_role("button", name="Sign in").click()
+        try:
+            expect(home).to_be_visible(timeout=15_000)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
+            settle(page)
     settle(page)
 
 
