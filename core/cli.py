@@ -143,6 +143,30 @@ def bench_discovery(seed: int) -> None:
     click.echo(json.dumps(result))
 
 
+@bench.command("compare")
+@click.option("--items", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--iterations", default=3, show_default=True, type=click.IntRange(1, 100))
+@click.option("--concurrency", default=16, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--latency-ms", default=100.0, show_default=True, type=click.FloatRange(1),
+              help="The simulator's fixed latency per call.")
+@click.option("--stream/--no-stream", default=False, show_default=True,
+              help="Streamed answers (the simulator then paces every chunk, which measures "
+                   "its pacing more than the runner).")
+@click.option("--in-process", is_flag=True,
+              help="Serve the simulator from a thread of this process instead of its own.")
+@click.option("--seed", default=7, show_default=True, type=int)
+def bench_compare(items: int, iterations: int, concurrency: int, latency_ms: float,
+                  stream: bool, in_process: bool, seed: int) -> None:
+    """Run 4 models × ITEMS × ITERATIONS calls against the simulator at a fixed latency and
+    print wall time against the ideal (target overhead_ratio ≤ 1.10)."""
+    from core.compare.bench import run_compare_bench
+
+    result = run_compare_bench(items=items, iterations=iterations, concurrency=concurrency,
+                               latency_ms=latency_ms, stream=stream, in_process=in_process,
+                               seed=seed, progress=lambda m: click.echo(m, err=True))
+    click.echo(json.dumps(result))
+
+
 @main.group()
 def users() -> None:
     """Manage sign-in users (the app's Users page does the same)."""

@@ -13,6 +13,12 @@ Rollups are maintained at ingest, in the same transaction as the events they sum
 
 ``price_overrides`` (migration 2) holds negotiated prices per organization with effective
 dates (see ``core.catalog.pricing.PriceOverride``); ``reprice_log`` records each re-pricing.
+
+``comparison_runs`` / ``comparison_results`` (migration 3) hold model comparisons: one row per
+run (spec, status, progress, the process that runs it in ``owner``) and one per finished call
+(unique per run, model, item and iteration, which is what a resumed run skips). Each batch of
+results lands in the same transaction as its ``usage_events`` rows (``source='benchmark'``)
+and their rollups (``core.warehouse.comparisons``).
 """
 
 from __future__ import annotations
@@ -145,6 +151,59 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             actor VARCHAR NOT NULL,
             started_at TIMESTAMP NOT NULL,
             finished_at TIMESTAMP NOT NULL
+        );
+        """,
+    ),
+    (
+        3,
+        "model comparisons: runs and per-call results",
+        """
+        CREATE TABLE comparison_runs (
+            run_id VARCHAR PRIMARY KEY,
+            org_id VARCHAR NOT NULL,
+            name VARCHAR NOT NULL,
+            spec_json VARCHAR NOT NULL,
+            status VARCHAR NOT NULL
+                CHECK (status IN ('queued', 'running', 'cancelled', 'failed', 'done')),
+            created_by VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            started_at TIMESTAMP,
+            finished_at TIMESTAMP,
+            total_calls BIGINT NOT NULL DEFAULT 0 CHECK (total_calls >= 0),
+            done_calls BIGINT NOT NULL DEFAULT 0 CHECK (done_calls >= 0),
+            error VARCHAR,
+            owner VARCHAR
+        );
+        CREATE TABLE comparison_results (
+            run_id VARCHAR NOT NULL,
+            org_id VARCHAR NOT NULL,
+            model_key VARCHAR NOT NULL,
+            provider_id VARCHAR NOT NULL,
+            provider_name VARCHAR NOT NULL,
+            model VARCHAR NOT NULL,
+            item_kind VARCHAR NOT NULL CHECK (item_kind IN ('photo', 'prompt')),
+            item_id VARCHAR NOT NULL,
+            iteration INTEGER NOT NULL CHECK (iteration >= 0),
+            status VARCHAR NOT NULL CHECK (status IN ('ok', 'error')),
+            error_type VARCHAR,
+            output_text VARCHAR,
+            tags_json VARCHAR,
+            duration_ms DOUBLE,
+            ttft_ms DOUBLE,
+            input_tokens BIGINT,
+            output_tokens BIGINT,
+            cached_input_tokens BIGINT,
+            reasoning_tokens BIGINT,
+            cost_usd DOUBLE,
+            score DOUBLE,
+            bucket VARCHAR,
+            details_json VARCHAR,
+            request_id VARCHAR,
+            ts TIMESTAMP NOT NULL,
+            response_model VARCHAR,
+            finish_reason VARCHAR,
+            attempts INTEGER,
+            UNIQUE (run_id, model_key, item_id, iteration)
         );
         """,
     ),
