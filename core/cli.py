@@ -615,5 +615,66 @@ def prices_reprice(org_id: str, since, until, only_missing: bool, actor: str) ->
     click.echo(result.summary())
 
 
+@main.command("compare")
+@click.argument("spec_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the results summary as JSON here.")
+@click.option("--org", "org_id", default=DEMO_ORG, show_default=True,
+              callback=lambda c, p, v: _org(v))
+def compare_command(spec_path: Path, out: Path | None, org_id: str) -> None:
+    """Run a comparison spec headless (for CI): progress on stderr, a summary on stdout.
+
+    Exits 1 when a threshold of the spec fails, 2 when the spec is invalid or the run did
+    not finish."""
+    from core.compare import jobs
+    from core.compare.analysis import analyse
+    from core.compare.samples import bundled_samples
+    from core.compare.service import start_comparison
+    from core.compare.spec import SpecError, load_spec
+    from core.connections import ensure_demo_providers
+    from core.warehouse import comparisons as wc
+
+    try:
+        spec = load_spec(spec_path)
+    except SpecError as exc:
+        for line in exc.errors:
+            click.echo(f"{spec_path}: {line}", err=True)
+        sys.exit(2)
+    store = _provider_store()
+    if org_id == DEMO_ORG:
+        ensure_demo_providers(store)
+    wh = _warehouse()
+    try:
+        run_id = start_comparison(spec, bundled_samples(), org_id=org_id, actor="cli",
+                                  warehouse=wh, providers=store)
+    except SpecError as exc:
+        for line in exc.errors:
+            click.echo(f"{spec_path}: {line}", err=True)
+        sys.exit(2)
+    click.echo(f"Run {run_id}: {spec.name}", err=True)
+    while True:
+        status = jobs.wait(run_id, timeout=2.0)
+        eta = f", about {status.eta_s:.0f} s left" if status.eta_s else ""
+        click.echo(f"  {status.done}/{status.total} calls{eta}", err=True)
+        if status.state not in ("queued", "running", "cancelling"):
+            break
+    if status.state != "done":
+        click.echo(f"The run ended {status.state}: {status.error or ''}", err=True)
+        sys.exit(2)
+    result = analyse(wc.load_results(wh, org_id, run_id), spec)
+    for m in result.models:
+        acc = "—" if m.accuracy is None else f"{m.accuracy:.2f}"
+        click.echo(f"{m.label}: accuracy {acc}, success {m.success_rate or 0:.1%}, "
+                   f"p95 {m.p95_ms or 0:,.0f} ms, cost ${m.total_cost:.4f}")
+    click.echo(f"Best overall: {result.best_overall} · cheapest: {result.cheapest} · "
+               f"fastest: {result.fastest} · most accurate: {result.most_accurate}")
+    click.echo(result.winner_message)
+    if out is not None:
+        out.write_text(result.to_json())
+    for failure in result.threshold_failures:
+        click.echo(f"THRESHOLD FAILED  {failure}", err=True)
+    sys.exit(1 if result.threshold_failures else 0)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

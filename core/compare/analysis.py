@@ -1,0 +1,146 @@
+"""A finished comparison's results as the numbers people decide on.
+
+Per model: latency (average, p50, p95), success rate with its Wilson interval, accuracy with a
+bootstrap interval over items, consistency across iterations, cost (total, per request, per
+accurate result) and accurate / partial / failed counts. Then the summary: best overall by the
+comparison type's weights, cheapest, fastest, most accurate, and a winner on accuracy only
+when the paired bootstrap over the same items says the lead is real. Thresholds from the spec
+are checked here too, so the CLI can fail a CI pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from core.compare.scoring import consistency
+from core.compare.spec import ComparisonSpec
+from core.compare.stats import (
+    bootstrap_mean_ci,
+    cost_per_accurate_result,
+    declare_winner,
+    latency_summary,
+    proportion,
+    summarise_best,
+)
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    model_key: str
+    label: str
+    calls: int
+    ok: int
+    success_rate: float | None
+    success_low: float
+    success_high: float
+    avg_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    accuracy: float | None
+    accuracy_low: float | None
+    accuracy_high: float | None
+    consistency: float | None
+    total_cost: float
+    cost_per_request: float | None
+    cost_per_accurate: float | None
+    accurate: int
+    partial: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class Analysis:
+    models: list[ModelSummary]
+    best_overall: str | None
+    cheapest: str | None
+    fastest: str | None
+    most_accurate: str | None
+    winner: str | None
+    winner_message: str
+    additional_items_needed: int | None
+    threshold_failures: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, default=str)
+
+
+def _outputs(group: pd.DataFrame) -> list[Any]:
+    out = []
+    for _, row in group.iterrows():
+        tags = json.loads(row["tags_json"]) if row.get("tags_json") else None
+        out.append([t[0] if isinstance(t, list) else t for t in tags] if tags
+                   else row.get("output_text"))
+    return out
+
+
+def analyse(results: pd.DataFrame, spec: ComparisonSpec, seed: int = 0) -> Analysis:
+    """Summaries, winners and threshold checks for one run's result rows."""
+    labels = {f"m{i + 1}": ref.display for i, ref in enumerate(spec.models)}
+    summaries: list[ModelSummary] = []
+    per_item: dict[str, dict[str, float]] = {}
+    for key, label in labels.items():
+        rows = results[results["model_key"] == key]
+        ok = rows[rows["status"] == "ok"]
+        lat = latency_summary(ok["duration_ms"].tolist())
+        rate = proportion(len(ok), len(rows))
+        item_scores = rows.groupby("item_id")["score"].mean().dropna()
+        per_item[label] = item_scores.to_dict()
+        acc = bootstrap_mean_ci(item_scores.tolist(), seed=seed) if len(item_scores) else None
+        consist = [consistency(_outputs(g)) for _, g in ok.groupby("item_id") if len(g) > 1]
+        buckets = rows["bucket"].value_counts().to_dict()
+        total_cost = float(rows["cost_usd"].fillna(0).sum())
+        summaries.append(ModelSummary(
+            key, label, len(rows), len(ok), rate.rate, rate.low, rate.high,
+            lat["mean"], lat["p50"], lat["p95"],
+            acc.mean if acc else None, acc.low if acc else None, acc.high if acc else None,
+            sum(consist) / len(consist) if consist else None, total_cost,
+            total_cost / len(rows) if len(rows) else None,
+            cost_per_accurate_result(total_cost, int(buckets.get("accurate", 0))),
+            int(buckets.get("accurate", 0)), int(buckets.get("partial", 0)),
+            int(buckets.get("failed", 0))))
+    metrics = {s.label: {"accuracy": s.accuracy, "latency": s.p95_ms,
+                         "cost": s.cost_per_request, "reliability": s.success_rate,
+                         "consistency": s.consistency} for s in summaries}
+    best = summarise_best(metrics, spec.comparison_type)
+    items = sorted(set.intersection(*(set(v) for v in per_item.values()))) if per_item else []
+    decision = declare_winner(per_item, items, seed=seed) if len(per_item) > 1 else None
+    return Analysis(
+        summaries, best.best_overall, best.cheapest, best.fastest, best.most_accurate,
+        decision.winner if decision else None,
+        decision.message if decision else "Only one model: nothing to compare against.",
+        decision.additional_needed if decision else None,
+        threshold_failures(summaries, spec))
+
+
+def threshold_failures(summaries: list[ModelSummary], spec: ComparisonSpec) -> list[str]:
+    """Each threshold a model misses, as a sentence (empty: the spec passes)."""
+    t = spec.thresholds
+    checked = [s for s in summaries if not t.models or s.label in t.models
+               or s.model_key in t.models]
+    out: list[str] = []
+    for s in checked:
+        if t.min_accuracy is not None and (s.accuracy or 0.0) < t.min_accuracy:
+            out.append(f"{s.label}: accuracy {s.accuracy or 0:.2f} < {t.min_accuracy:.2f}")
+        if t.min_success_rate is not None and (s.success_rate or 0.0) < t.min_success_rate:
+            out.append(f"{s.label}: success rate {s.success_rate or 0:.1%} < "
+                       f"{t.min_success_rate:.1%}")
+        if t.max_p95_latency_ms is not None and (s.p95_ms is None
+                                                 or s.p95_ms > t.max_p95_latency_ms):
+            out.append(f"{s.label}: p95 latency {s.p95_ms or 0:,.0f} ms > "
+                       f"{t.max_p95_latency_ms:,.0f} ms")
+        if t.max_avg_latency_ms is not None and (s.avg_ms is None
+                                                 or s.avg_ms > t.max_avg_latency_ms):
+            out.append(f"{s.label}: average latency {s.avg_ms or 0:,.0f} ms > "
+                       f"{t.max_avg_latency_ms:,.0f} ms")
+        if t.max_cost_per_request_usd is not None and (s.cost_per_request or 0) > \
+                t.max_cost_per_request_usd:
+            out.append(f"{s.label}: cost per request ${s.cost_per_request:.5f} > "
+                       f"${t.max_cost_per_request_usd:.5f}")
+        if t.max_total_cost_usd is not None and s.total_cost > t.max_total_cost_usd:
+            out.append(f"{s.label}: total cost ${s.total_cost:.4f} > "
+                       f"${t.max_total_cost_usd:.4f}")
+    return out
