@@ -28,10 +28,10 @@ MIN_PASSWORD = 8
 
 # Which pages each role may open (page keys are the pages/ file stems).
 ROLE_PAGES: dict[Role, tuple[str, ...]] = {
-    Role.admin: ("usage", "catalog", "providers", "users"),
-    Role.editor: ("usage", "catalog", "providers"),
-    Role.analyst: ("usage", "catalog", "providers"),
-    Role.viewer: ("usage", "catalog", "providers"),
+    Role.admin: ("usage", "catalog", "compare", "providers", "users"),
+    Role.editor: ("usage", "catalog", "compare", "providers"),
+    Role.analyst: ("usage", "catalog", "compare", "providers"),
+    Role.viewer: ("usage", "catalog", "compare", "providers"),
 }
 # Roles that may add, edit, delete and test providers (others read the list, without keys).
 PROVIDER_ROLES = (Role.admin, Role.editor)

@@ -21,6 +21,7 @@ PAGE_FILES: dict[str, tuple[str, str, str]] = {
     # key: (file, title, icon)
     "usage": ("pages/usage.py", "Usage & Cost", ":material/monitoring:"),
     "catalog": ("pages/catalog.py", "Model catalog", ":material/view_module:"),
+    "compare": ("pages/compare.py", "Compare models", ":material/compare_arrows:"),
     "providers": ("pages/providers.py", "Providers", ":material/hub:"),
     "users": ("pages/users.py", "Users", ":material/group:"),
 }
