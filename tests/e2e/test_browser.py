@@ -238,3 +238,25 @@ def test_catalog_filter_test_a_model_and_discover(page: Page, app_url: str,
     dl.value.save_as(target)
     rows = list(csv.DictReader(io.StringIO(target.read_text())))
     assert len(rows) >= 20 and {"Model", "Input $/Mtok", "p95 latency ms"} <= set(rows[0])
+
+
+def test_compare_two_models_and_see_the_winner_and_charts(page: Page, app_url: str) -> None:
+    sign_in(page, app_url)
+    go_to(page, "Compare models")
+    models = page.get_by_label("Models (2 to 4)")
+    for option in ("gpt-4o-mini · OpenAI (simulated)",
+                   "gemini-2.0-flash · Google Gemini (simulated)"):
+        models.click()
+        page.keyboard.type(option.split(" · ")[0])  # the list is long: filter it, as people do
+        page.get_by_role("option", name=option, exact=True).click()
+        page.keyboard.press("Escape")
+        settle(page)
+    expect(page.get_by_text(re.compile(r"2 models × \d+ items × 2 iterations"))).to_be_visible()
+    page.get_by_role("button", name="Run comparison").click()
+    # progress while it runs, then the results replace it
+    best = page.locator('[data-testid="stMetric"]').filter(has_text="Best overall")
+    expect(best).to_be_visible(timeout=120_000)
+    expect(page.get_by_text(re.compile(r"Winner:|no significant difference"))).to_be_visible()
+    expect(page.locator(".js-plotly-plot")).to_have_count(3)  # latency, Pareto, heat map
+    expect(page.get_by_text("Side by side")).to_be_visible()
+    expect(page.get_by_role("button", name="Summary (CSV)")).to_be_visible()
