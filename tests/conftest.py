@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,3 +18,14 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                 "SWITCHYARD_MASTER_KEY_FILE"):
         monkeypatch.delenv(var, raising=False)
     return h
+
+
+@pytest.fixture()
+def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator:
+    """The provider simulator on a loopback port, instant answers; the app's and the CLI's
+    simulated providers use it (SWITCHYARD_SIMULATOR_URL)."""
+    from core.simulator.server import start_background
+
+    with start_background(0, seed=5, latency_scale=0.0) as handle:
+        monkeypatch.setenv("SWITCHYARD_SIMULATOR_URL", handle.url)
+        yield handle

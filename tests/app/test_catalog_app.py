@@ -3,22 +3,12 @@ test, Use, discovery with a new and a retired model, negotiated prices, rules, r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from core.config_store import CatalogStore
 from tests.app.conftest import page_path, signed_in
-
-
-@pytest.fixture()
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator:
-    from core.simulator.server import start_background
-
-    with start_background(0, seed=5, latency_scale=0.0) as handle:
-        monkeypatch.setenv("SWITCHYARD_SIMULATOR_URL", handle.url)
-        yield handle
 
 
 def _open(username: str):

@@ -4,21 +4,9 @@ run in the background, see winners with intervals, charts and side-by-side outpu
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.app.conftest import page_path, signed_in
-
-
-@pytest.fixture()
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator:
-    from core.simulator.server import start_background
-
-    with start_background(0, seed=6, latency_scale=0.0) as handle:
-        monkeypatch.setenv("SWITCHYARD_SIMULATOR_URL", handle.url)
-        yield handle
 
 
 def _open(username: str):

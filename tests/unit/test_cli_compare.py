@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from core.cli import main
@@ -20,14 +18,6 @@ iterations: 2
 thresholds: {thresholds}
 """
 
-
-@pytest.fixture()
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator:
-    from core.simulator.server import start_background
-
-    with start_background(0, seed=4, latency_scale=0.0) as handle:
-        monkeypatch.setenv("SWITCHYARD_SIMULATOR_URL", handle.url)
-        yield handle
 
 
 def _run(tmp_path: Path, thresholds: str) -> tuple[int, str, dict | None]:

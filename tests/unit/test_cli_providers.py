@@ -5,10 +5,8 @@ four characters, survives a master key rotation, and is nowhere on disk in plain
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from core.cli import main
@@ -16,14 +14,6 @@ from core.config_store import ProviderStore
 
 CANARY = "sk-canary-CLI-PROVIDERS-3d9e71b0aa"
 
-
-@pytest.fixture()
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator:
-    from core.simulator.server import start_background
-
-    with start_background(0, seed=3, latency_scale=0.0) as handle:
-        monkeypatch.setenv("SWITCHYARD_SIMULATOR_URL", handle.url)
-        yield handle
 
 
 def _run(*args: str, env: dict[str, str] | None = None, input: str | None = None):

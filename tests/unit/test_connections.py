@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from core import connections
 from core.config_store import ProviderStore
@@ -13,14 +10,6 @@ from core.config_store.schemas import parse_provider_settings
 
 CANARY = "sk-canary-CONNECTIONS-51f0aa29c4"
 
-
-@pytest.fixture()
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator:
-    from core.simulator.server import start_background
-
-    with start_background(0, seed=11, latency_scale=0.0) as handle:
-        monkeypatch.setenv("SWITCHYARD_SIMULATOR_URL", handle.url)
-        yield handle
 
 
 def test_demo_providers_are_added_once_and_removed_ones_stay_removed(home: Path) -> None:
