@@ -97,11 +97,13 @@ def _price_line(e: cat.CatalogEntry) -> str:
 def _perf_line(e: cat.CatalogEntry) -> str:
     f = e.perf
     if f is None or not f.requests:
-        return "No usage in the window yet."
+        return "No usage in the window yet." + (
+            f" Accuracy {e.accuracy[0]:.2f} ({e.accuracy[1]} scored)." if e.accuracy else "")
     growth = "" if f.growth_pct is None else f" · {f.growth_pct:+.0f}% vs prior week"
     ok = "—" if f.success_rate is None else f"{f.success_rate:.1%}"
+    acc = f" · accuracy {e.accuracy[0]:.2f} ({e.accuracy[1]} scored)" if e.accuracy else ""
     return (f"avg {_ms(f.avg_ms)} · p95 {_ms(f.p95_ms)} · {ok} ok · {f.requests:,} requests"
-            f"{growth} · today {f.requests_today:,} req / {_money(f.cost_today)}")
+            f"{growth} · today {f.requests_today:,} req / {_money(f.cost_today)}{acc}")
 
 
 def _use(e: cat.CatalogEntry) -> None:
@@ -216,8 +218,10 @@ with models_tab:
             f_speed = st.slider("Max p95 latency (s)", 0.5, float(round(top_s + 0.5)),
                                 float(round(top_s + 0.5)), step=0.5, key="f_speed")
             f_ok = st.slider("Min success rate (%)", 0, 100, 0, key="f_ok",
-                             help="Reliability measured from your usage. Accuracy comes from "
-                             "comparisons.")
+                             help="Reliability measured from your usage")
+            f_acc = st.slider("Min accuracy (%)", 0, 100, 0, key="f_acc",
+                              help="Mean score in your comparisons; models never compared "
+                              "are kept")
             f_inactive = st.checkbox("Show inactive (retired) models", key="f_inactive")
         c1, c2, c3, c4 = st.columns([3, 2, 1, 2], vertical_alignment="bottom")
         search = c1.text_input("Search", key="f_search", placeholder="name, provider, specialty…")
@@ -231,7 +235,8 @@ with models_tab:
         filters = cat.Filters(f_prov, f_kind, f_class, f_image,
                               None if f_price >= round(top + 0.5) else f_price,
                               None if f_speed >= round(top_s + 0.5) else f_speed * 1000,
-                              f_ok / 100 if f_ok else None, search, f_inactive)
+                              f_ok / 100 if f_ok else None, f_acc / 100 if f_acc else None,
+                              search, f_inactive)
         shown = cat.select(entries, filters, sort, desc)
 
         testing = next((e for e in entries if e.key == st.session_state.get("catalog_test")),

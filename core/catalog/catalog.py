@@ -24,6 +24,7 @@ from core.config_store import CatalogStore, ProviderRecord, ProviderStore
 from core.config_store.catalog import CatalogModel, DiscoveryRun
 from core.providers.base import CallOptions, ImagePart, TextPart, TokenUsage
 from core.providers.errors import ProviderError, scrub
+from core.warehouse.comparisons import model_accuracy
 from core.warehouse.db import Warehouse
 from core.warehouse.prices import list_overrides
 from core.warehouse.queries import ModelPerformance, last_data_day, model_performance
@@ -44,6 +45,7 @@ class CatalogEntry:
     provider: ProviderRecord
     price: ModelPrice
     perf: ModelPerformance | None
+    accuracy: tuple[float, int] | None = None  # mean comparison score, scored calls
 
     @property
     def key(self) -> str:
@@ -91,9 +93,11 @@ def build_catalog(org_id: str, *, providers: ProviderStore, catalog: CatalogStor
     records = {r.id: r for r in providers.list(org_id)}
     overrides: list[PriceOverride] = []
     perf: dict[tuple[str, str], ModelPerformance] = {}
+    accuracy: dict[tuple[str, str], tuple[float, int]] = {}
     as_of = None
     if warehouse is not None:
         overrides = list_overrides(warehouse, org_id)
+        accuracy = model_accuracy(warehouse, org_id)
         as_of = last_data_day(warehouse, org_id)
         if as_of is not None:
             perf = model_performance(warehouse, org_id, as_of=as_of, days=days)
@@ -111,7 +115,8 @@ def build_catalog(org_id: str, *, providers: ProviderStore, catalog: CatalogStor
         if measured is None and alias != m.model_id and (m.provider_id, alias) not in listed:
             # Anthropic lists only dated ids while usage is logged under the alias
             measured = perf.get((pname, alias))
-        entries.append(CatalogEntry(m, record, price, measured))
+        entries.append(CatalogEntry(m, record, price, measured,
+                                    accuracy.get((m.provider_id, m.model_id))))
     return Catalog(tuple(entries), as_of, days)
 
 
@@ -124,6 +129,7 @@ class Filters:
     max_price: float | None = None  # blended USD per Mtok
     max_p95_ms: float | None = None  # speed
     min_success: float | None = None  # reliability, 0..1
+    min_accuracy: float | None = None  # from comparisons, 0..1
     search: str = ""
     include_inactive: bool = False
 
@@ -154,6 +160,9 @@ def select(entries: Iterable[CatalogEntry], f: Filters, sort: str = "name",
             continue
         ok = e.perf.success_rate if e.perf else None
         if f.min_success is not None and ok is not None and ok < f.min_success:
+            continue
+        if f.min_accuracy is not None and e.accuracy is not None and \
+                e.accuracy[0] < f.min_accuracy:
             continue
         text = " ".join([m.model_id, e.title, e.provider.name, m.kind, m.model_class or "",
                          *m.specialties, e.recommendation()]).lower()
@@ -196,6 +205,7 @@ def frame(entries: Iterable[CatalogEntry]) -> pd.DataFrame:
             "Avg latency ms": perf.avg_ms if perf else None,
             "p95 latency ms": perf.p95_ms if perf else None,
             "Success rate": perf.success_rate if perf else None,
+            "Accuracy (comparisons)": e.accuracy[0] if e.accuracy else None,
             "Output tokens/s": perf.tokens_per_s if perf else None,
             "Requests (window)": perf.requests if perf else 0,
             "Requests today": perf.requests_today if perf else 0,

@@ -407,3 +407,14 @@ def result_counts(wh: Warehouse, org_id: str, run_id: str) -> dict[str, int]:
         return {s: int(n) for s, n in cur.execute(
             "SELECT status, count(*) FROM comparison_results WHERE org_id = ? AND run_id = ? "
             "GROUP BY status", [org_id, run_id]).fetchall()}
+
+
+def model_accuracy(wh: Warehouse, org_id: str) -> dict[tuple[str, str], tuple[float, int]]:
+    """Mean score and number of scored calls per (provider_id, model) over all of an
+    organization's comparisons: the catalog's measured accuracy."""
+    with wh.cursor() as cur:
+        rows = cur.execute(
+            "SELECT provider_id, model, avg(score), count(score) FROM comparison_results "
+            "WHERE org_id = ? AND score IS NOT NULL GROUP BY provider_id, model",
+            [org_id]).fetchall()
+    return {(p, m): (float(avg), int(n)) for p, m, avg, n in rows}

@@ -43,6 +43,20 @@ def test_run_a_comparison_and_see_the_results(seeded_home: Path, sim) -> None:
     assert any("Winner" in v or "no significant difference" in v for v in verdict), verdict
     assert at.selectbox(key="cmp_item").options  # side by side
 
+    # the catalog now shows each compared model's measured accuracy, and filters on it
+    at.switch_page(page_path("catalog")).run(timeout=60)
+    at.segmented_control(key="f_view").set_value("Table")
+    at.run(timeout=60)
+    df = at.dataframe[0].value
+    scored = df[df["Model"].isin(["gpt-4o-mini", "gemini-2.0-flash"])]
+    assert scored["Accuracy (comparisons)"].between(0, 1).all(), scored
+    worst = scored["Accuracy (comparisons)"].min()
+    at.slider(key="f_acc").set_value(int(worst * 100) + 1)
+    at.run(timeout=60)
+    kept = set(at.dataframe[0].value["Model"])
+    loser = scored.loc[scored["Accuracy (comparisons)"].idxmin(), "Model"]
+    assert loser not in kept and "gpt-4.1" in kept  # never compared: kept
+
 
 def test_viewer_sees_past_runs_but_cannot_start(seeded_home: Path, sim) -> None:
     at = _open("viewer")
