@@ -5,6 +5,7 @@ Admins and editors add, edit, delete and test; analysts and viewers read the lis
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import pandas as pd
@@ -13,7 +14,7 @@ from pydantic import ValidationError
 
 from core import connections, session
 from core.auth import PROVIDER_ROLES
-from core.config_store import KEEP, ConfigStoreError, ProviderStore
+from core.config_store import KEEP, ConfigStoreError, ProviderRecord, ProviderStore
 from core.config_store.schemas import (
     PROVIDER_TYPES,
     KeyPolicy,
@@ -139,6 +140,18 @@ def _headers_text(text: str) -> dict[str, str]:
     return out
 
 
+def _store_change(change: Callable[[], ProviderRecord]) -> ProviderRecord | None:
+    """Run an add or an edit; bad input and store refusals become messages, nothing saved."""
+    try:
+        return change()
+    except ValidationError as exc:
+        for msg in validation_messages(exc):
+            st.error(msg)
+    except ConfigStoreError as exc:
+        st.error(str(exc))
+    return None
+
+
 def _settings_form(prefix: str, ptype: ProviderType, defaults: dict, *, editing: bool) -> dict:
     """The fields of one provider type; returns the raw values (validated by pydantic)."""
     info = PROVIDER_TYPES[ptype]
@@ -203,22 +216,15 @@ with add_tab:
             key = st.text_input(info.key_label + (" (optional)" if optional else ""),
                                 type="password", help=info.key_help, key="add_key")
         submitted = st.form_submit_button("Add provider", type="primary")
-    if submitted:
-        try:
-            cfg = parse_provider_settings(data)
-            record = store.add(org_id, cfg, key or None, user.username)
-        except ValidationError as exc:
-            for msg in validation_messages(exc):
-                st.error(msg)
-        except ConfigStoreError as exc:
-            st.error(str(exc))
-        else:
-            # Forget what was typed (the key above all): the next form starts empty.
-            for name in [k for k in st.session_state if str(k).startswith("add_")
-                         and k not in ("add_type", "add_template")]:
-                del st.session_state[name]
-            session.flash(f"Added {record.name}. Use “Test connection” to check it.")
-            st.rerun()
+    record = submitted and _store_change(lambda: store.add(
+        org_id, parse_provider_settings(data), key or None, user.username))
+    if record:
+        # Forget what was typed (the key above all): the next form starts empty.
+        for name in [k for k in st.session_state if str(k).startswith("add_")
+                     and k not in ("add_type", "add_template")]:
+            del st.session_state[name]
+        session.flash(f"Added {record.name}. Use “Test connection” to check it.")
+        st.rerun()
 
 with edit_tab:
     if not records:
@@ -240,20 +246,12 @@ with edit_tab:
                 if rec.has_key and rinfo.key_policy is KeyPolicy.optional:
                     drop_key = st.checkbox("Remove the stored key", key=f"edit_drop_{pid}")
             saved = st.form_submit_button("Save changes", type="primary")
-        if saved:
-            change = new_key if new_key else (None if drop_key else KEEP)
-            try:
-                cfg = parse_provider_settings(data)
-                store.update(org_id, pid, cfg, change, user.username,
-                             expected_version=rec.version)
-            except ValidationError as exc:
-                for msg in validation_messages(exc):
-                    st.error(msg)
-            except ConfigStoreError as exc:
-                st.error(str(exc))
-            else:
-                session.flash(f"Saved {data['name'] or rec.name}.")
-                st.rerun()
+        change = new_key if new_key else (None if drop_key else KEEP)
+        if saved and _store_change(lambda: store.update(
+                org_id, pid, parse_provider_settings(data), change, user.username,
+                expected_version=rec.version)):
+            session.flash(f"Saved {data['name'] or rec.name}.")
+            st.rerun()
 
 with delete_tab:
     if not records:
