@@ -9,9 +9,7 @@ import base64
 import json
 import secrets
 import string
-import struct
 import traceback
-import zlib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -39,20 +37,12 @@ from core.providers.errors import (
     Unavailable,
 )
 from core.providers.registry import make_adapter
+from tests.helpers import png
 
 KEY = "sk-canary-" + "".join(secrets.choice(string.ascii_letters + string.digits)
                              for _ in range(24))
 
 
-def png(r: int, g: int, b: int, size: int = 2) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(
-            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    rows = b"".join(b"\x00" + bytes((r, g, b)) * size for _ in range(size))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0,
-                                                               0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 PNG = png(200, 120, 40)

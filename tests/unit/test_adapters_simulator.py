@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-import struct
 import time
-import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,6 +27,7 @@ from core.providers.errors import (
 from core.providers.registry import capabilities, make_adapter
 from core.simulator.server import SimulatorHandle, start_background
 from core.simulator.urls import base_urls
+from tests.helpers import forbid_non_loopback, png
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -39,15 +38,6 @@ HANG_S = 5.0
 _TLS = ssl.create_default_context()
 
 
-def png(r: int, g: int, b: int, size: int = 2) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(
-            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    rows = b"".join(b"\x00" + bytes((r, g, b)) * size for _ in range(size))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0,
-                                                               0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 IMAGE = ImagePart(png(40, 160, 90), "image/png")
@@ -79,16 +69,7 @@ def modes(ptypes: list[str]) -> list:
 
 @pytest.fixture(autouse=True)
 def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail any attempt to reach a host other than 127.0.0.1 (no internet in tests)."""
-    real_connect = socket.socket.connect
-
-    def connect(self: socket.socket, address: object) -> None:
-        host = address[0] if isinstance(address, tuple) else address
-        if host not in ("127.0.0.1", "::1", "localhost"):
-            raise AssertionError(f"test tried to connect to {address!r}")
-        return real_connect(self, address)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
+    forbid_non_loopback(monkeypatch)
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
-import struct
 import time
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,18 +18,7 @@ from core.simulator import Simulator, base_urls, start_background
 from core.simulator.cli import simulator_command
 from core.simulator.profiles import PROFILES
 from core.simulator.truth import Knowledge, sha256_hex
-
-
-def png(r: int, g: int, b: int, size: int = 2) -> bytes:
-    """A real (tiny) PNG image: different colours give different bytes and SHA-256."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(
-            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    rows = b"".join(b"\x00" + bytes((r, g, b)) * size for _ in range(size))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
-
+from tests.helpers import forbid_non_loopback, png
 
 DOG = png(200, 120, 40)
 UNKNOWN = png(10, 20, 30)
@@ -52,16 +38,7 @@ def b64(data: bytes) -> str:
 
 @pytest.fixture(autouse=True)
 def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail any attempt to reach a host other than 127.0.0.1 (no internet in tests)."""
-    real_connect = socket.socket.connect
-
-    def connect(self: socket.socket, address: object) -> None:
-        host = address[0] if isinstance(address, tuple) else address
-        if host not in ("127.0.0.1", "::1", "localhost"):
-            raise AssertionError(f"test tried to connect to {address!r}")
-        return real_connect(self, address)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
+    forbid_non_loopback(monkeypatch)
 
 
 @pytest.fixture(scope="module")
