@@ -144,6 +144,12 @@ def _checked_sql(
     ``_bad`` is a cheap boolean; ``_reason`` (the human-readable list of problems, '' when
     good) is only computed where it is selected, i.e. for the bad rows. ``types`` (column
     -> DuckDB type of the stage) lets already-typed columns skip text round trips.
+
+    A stage column already of its target type is also exposed raw (``_raw_<col>``) with
+    ``_same_<col>``, true where the checked value equals it. When the first pass finds a
+    column the same on every row, the INSERT takes the raw column: a clean Parquet file's
+    dictionary-encoded strings then go to storage without being rebuilt row by row, which
+    is most of a bulk load's cost. DuckDB computes a view's columns only where selected.
     """
     types = types or {}
 
@@ -233,7 +239,21 @@ def _checked_sql(
     reason = "concat_ws('; ', " + ", ".join(
         f"CASE WHEN {cond} THEN {msg} END" for cond, msg in checks
     ) + ")"
+    for col in raw_eligible(present, types):
+        expr = next(e for e in sel if e.endswith(f" AS {col}"))[: -len(f" AS {col}")]
+        sel.append(f"{col} AS _raw_{col}")
+        # a number or time already of its type is cast to itself: the same on every row
+        same = f"({expr}) IS NOT DISTINCT FROM {col}" if types[col] == "VARCHAR" else "true"
+        sel.append(f"{same} AS _same_{col}")
     return f"SELECT {', '.join(sel)}, {bad_any} AS _bad, {reason} AS _reason FROM {src}"
+
+
+def raw_eligible(present: set[str], types: dict[str, str]) -> list[str]:
+    """Canonical columns the stage already holds in their target type (see _checked_sql)."""
+    return [
+        col for col, target in CANONICAL_COLUMNS.items()
+        if col in present and types.get(col) == target
+    ]
 
 
 def _rates_table(cur: duckdb.DuckDBPyConnection, org_id: str) -> None:
@@ -317,20 +337,27 @@ def load_stage(wh: Warehouse, org_id: str, stage: Stage) -> IngestReport:
         # 1. one pass: how many rows, how many bad, are the good ids distinct, missing costs.
         # Equal hashes are necessary for equal ids, so "as many hashes as rows" proves there
         # is no duplicate; a (rare) hash collision only sends us down the exact path.
-        staged_rows, n_bad, n_hashes, n_no_cost = _one(
+        # It also finds the columns whose raw values can be stored as they are.
+        eligible = raw_eligible(set(types), types)
+        first = _one(
             cur,
             "SELECT count(*), count(*) FILTER (WHERE _bad), "
             "count(DISTINCT hash(request_id)) FILTER (WHERE NOT _bad), "
-            "count(*) FILTER (WHERE NOT _bad AND cost_usd IS NULL) FROM _checked",
+            "count(*) FILTER (WHERE NOT _bad AND cost_usd IS NULL)"
+            + "".join(f", coalesce(bool_and(_same_{c}), false)" for c in eligible)
+            + " FROM _checked",
         )
+        staged_rows, n_bad, n_hashes, n_no_cost = first[:4]
+        as_is = {c for c, same in zip(eligible, first[4:], strict=True) if same}
         bad = []
         if n_bad:
+            shown = ", ".join(["_row", *CANONICAL_COLUMNS, "_reason"])
             bad = cur.execute(
-                "SELECT _row, _reason, to_json(c)::VARCHAR FROM (SELECT * EXCLUDE (_bad) "
+                f"SELECT _row, _reason, to_json(c)::VARCHAR FROM (SELECT {shown} "
                 "FROM _checked WHERE _bad) c ORDER BY _row"
             ).fetchall()
         # 2. duplicates: the first occurrence in the file wins; ids already stored are skipped
-        good = "SELECT * FROM _checked WHERE NOT _bad"
+        good = "SELECT * FROM _checked WHERE " + ("NOT _bad" if n_bad else "true")
         if n_hashes < staged_rows - n_bad:  # rare: settle it exactly, for the repeated ids only
             cur.execute(
                 f"CREATE OR REPLACE TEMP TABLE _first AS {good} AND request_id IN ("
@@ -354,7 +381,11 @@ def load_stage(wh: Warehouse, org_id: str, stage: Stage) -> IngestReport:
             missing = n_no_cost if cond == "true" and n_hashes == staged_rows - n_bad else _one(
                 cur, f"SELECT count(*) FROM _good c WHERE {cond} AND c.cost_usd IS NULL"
             )[0]
-        cols = [cost_sql if col == "cost_usd" else f"c.{col}" for col in CANONICAL_COLUMNS]
+        cols = [
+            cost_sql if col == "cost_usd" and n_no_cost else
+            f"c._raw_{col}" if col in as_is else f"c.{col}"
+            for col in CANONICAL_COLUMNS
+        ]
         loaded = _one(
             cur,
             f"INSERT INTO usage_events SELECT {', '.join(cols)}, '{ingest_id}' "

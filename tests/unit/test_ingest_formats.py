@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -143,6 +144,45 @@ def test_usage_parquet(wh: Warehouse, tmp_path: Path) -> None:
     assert again.rows_loaded == 0 and again.rows_duplicate == 2
     assert rows(wh, "SELECT count(*) FROM usage_events")[0][0] == 2
     assert rows(wh, "SELECT sum(requests) FROM usage_hourly")[0][0] == 2
+
+
+def _typed_parquet(
+    path: Path, prefix: str, provider: list[str], feature: list[str | None]
+) -> None:
+    """A Parquet file typed as the warehouse is (the bulk path stores such columns raw)."""
+    n = len(provider)
+    table = pa.table({
+        "request_id": [f"{prefix}{i}" for i in range(n)],
+        "ts": pa.array([datetime(2026, 11, 2, 9, i) for i in range(n)], pa.timestamp("us")),
+        "provider_name": pa.array(provider).dictionary_encode(),
+        "request_model": pa.array(["gpt-4o"] * n).dictionary_encode(),
+        "feature": pa.array(feature, pa.string()).dictionary_encode(),
+        "status": pa.array(["ok"] * n).dictionary_encode(),
+        "input_tokens": pa.array([100] * n, pa.int64()),
+        "output_tokens": pa.array([10] * n, pa.int64()),
+        "cost_usd": pa.array([0.5] * n, pa.float64()),
+        "duration_ms": pa.array([900.0] * n, pa.float64()),
+    })
+    pq.write_table(table, path)
+
+
+def test_typed_parquet_stored_as_is_or_normalised_row_by_row(
+    wh: Warehouse, tmp_path: Path
+) -> None:
+    clean = tmp_path / "clean.parquet"
+    _typed_parquet(clean, "t", ["openai"] * 3, ["photo_analysis"] * 3)
+    assert ingest_path(wh, ORG, clean).rows_loaded == 3
+    messy = tmp_path / "messy.parquet"
+    _typed_parquet(messy, "m", ["openai", " OpenAI ", "google"], ["photo_analysis", None, " "])
+    assert ingest_path(wh, ORG, messy).rows_loaded == 3
+    got = events(wh)
+    assert {got[f"t{i}"]["provider_name"] for i in range(3)} == {"openai"}
+    assert [got[f"m{i}"]["provider_name"] for i in range(3)] == ["openai", "openai", "gcp.gemini"]
+    assert [got[f"m{i}"]["feature"] for i in range(3)] == [
+        "photo_analysis", "unassigned", "unassigned"
+    ]
+    assert all(e["org_id"] == ORG and e["source"] == "production" for e in got.values())
+    assert rows(wh, "SELECT sum(cost_usd), sum(requests) FROM usage_hourly")[0] == (3.0, 6)
 
 
 @pytest.mark.parametrize("name", ["usage.csv", "usage.jsonl"])
