@@ -644,8 +644,9 @@ def compare_command(spec_path: Path, out: Path | None, org_id: str) -> None:
     if org_id == DEMO_ORG:
         ensure_demo_providers(store)
     wh = _warehouse()
+    samples = bundled_samples()
     try:
-        run_id = start_comparison(spec, bundled_samples(), org_id=org_id, actor="cli",
+        run_id = start_comparison(spec, samples, org_id=org_id, actor="cli",
                                   warehouse=wh, providers=store)
     except SpecError as exc:
         for line in exc.errors:
@@ -661,14 +662,19 @@ def compare_command(spec_path: Path, out: Path | None, org_id: str) -> None:
     if status.state != "done":
         click.echo(f"The run ended {status.state}: {status.error or ''}", err=True)
         sys.exit(2)
-    result = analyse(wc.load_results(wh, org_id, run_id), spec)
+    result = analyse(wc.load_results(wh, org_id, run_id), spec,
+                     features=samples.item_features())
     for m in result.models:
         acc = "—" if m.accuracy is None else f"{m.accuracy:.2f}"
         click.echo(f"{m.label}: accuracy {acc}, success {m.success_rate or 0:.1%}, "
                    f"p95 {m.p95_ms or 0:,.0f} ms, cost ${m.total_cost:.4f}")
-    click.echo(f"Best overall: {result.best_overall} · cheapest: {result.cheapest} · "
-               f"fastest: {result.fastest} · most accurate: {result.most_accurate}")
+    click.echo(f"Best overall: {result.best_overall} · most cost-effective: {result.cheapest}"
+               f" · fastest: {result.fastest} · most accurate: {result.most_accurate}")
     click.echo(result.winner_message)
+    for rec in result.recommendations:
+        click.echo(f"Recommended ({rec.kind}, confidence {rec.confidence:.0%}): {rec.reason}")
+        for t in rec.tradeoffs:
+            click.echo(f"    trade-off: {t}")
     if out is not None:
         out.write_text(result.to_json())
     for failure in result.threshold_failures:

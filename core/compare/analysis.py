@@ -11,11 +11,12 @@ are checked here too, so the CLI can fail a CI pipeline.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import pandas as pd
 
+from core.compare.recommend import Recommendation, answer_outputs, recommend
 from core.compare.scoring import consistency
 from core.compare.spec import ComparisonSpec
 from core.compare.stats import (
@@ -63,22 +64,16 @@ class Analysis:
     winner_message: str
     additional_items_needed: int | None
     threshold_failures: list[str] = field(default_factory=list)
+    recommendations: list[Recommendation] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
 
 
-def _outputs(group: pd.DataFrame) -> list[Any]:
-    out = []
-    for _, row in group.iterrows():
-        tags = json.loads(row["tags_json"]) if row.get("tags_json") else None
-        out.append([t[0] if isinstance(t, list) else t for t in tags] if tags
-                   else row.get("output_text"))
-    return out
-
-
-def analyse(results: pd.DataFrame, spec: ComparisonSpec, seed: int = 0) -> Analysis:
-    """Summaries, winners and threshold checks for one run's result rows."""
+def analyse(results: pd.DataFrame, spec: ComparisonSpec, seed: int = 0,
+            features: Mapping[str, str] | None = None) -> Analysis:
+    """Summaries, winners, recommendations and threshold checks for one run's result rows;
+    ``features`` maps item ids to the feature they test (for per-feature recommendations)."""
     labels = {f"m{i + 1}": ref.display for i, ref in enumerate(spec.models)}
     summaries: list[ModelSummary] = []
     per_item: dict[str, dict[str, float]] = {}
@@ -90,7 +85,7 @@ def analyse(results: pd.DataFrame, spec: ComparisonSpec, seed: int = 0) -> Analy
         item_scores = rows.groupby("item_id")["score"].mean().dropna()
         per_item[label] = item_scores.to_dict()
         acc = bootstrap_mean_ci(item_scores.tolist(), seed=seed) if len(item_scores) else None
-        consist = [consistency(_outputs(g)) for _, g in ok.groupby("item_id") if len(g) > 1]
+        consist = [consistency(answer_outputs(g)) for _, g in ok.groupby("item_id") if len(g) > 1]
         buckets = rows["bucket"].value_counts().to_dict()
         total_cost = float(rows["cost_usd"].fillna(0).sum())
         summaries.append(ModelSummary(
@@ -102,18 +97,23 @@ def analyse(results: pd.DataFrame, spec: ComparisonSpec, seed: int = 0) -> Analy
             cost_per_accurate_result(total_cost, int(buckets.get("accurate", 0))),
             int(buckets.get("accurate", 0)), int(buckets.get("partial", 0)),
             int(buckets.get("failed", 0))))
+    # cost is what a correct answer costs, as the spec's weights define it
     metrics = {s.label: {"accuracy": s.accuracy, "latency": s.p95_ms,
-                         "cost": s.cost_per_request, "reliability": s.success_rate,
+                         "cost": s.cost_per_accurate, "reliability": s.success_rate,
                          "consistency": s.consistency} for s in summaries}
-    best = summarise_best(metrics, spec.comparison_type)
+    best = summarise_best(metrics, spec.weights.as_metrics())
     items = sorted(set.intersection(*(set(v) for v in per_item.values()))) if per_item else []
-    decision = declare_winner(per_item, items, seed=seed) if len(per_item) > 1 else None
+    decision = (declare_winner(per_item, items, metric="accuracy", seed=seed)
+                if len(per_item) > 1 else None)
+    winner = decision.winner if decision else None
     return Analysis(
         summaries, best.best_overall, best.cheapest, best.fastest, best.most_accurate,
-        decision.winner if decision else None,
+        winner,
         decision.message if decision else "Only one model: nothing to compare against.",
         decision.additional_needed if decision else None,
-        threshold_failures(summaries, spec))
+        threshold_failures(summaries, spec),
+        recommend(results, spec, best_overall=best.best_overall, observed=metrics,
+                  accuracy_winner=winner, features=features, seed=seed))
 
 
 def threshold_failures(summaries: list[ModelSummary], spec: ComparisonSpec) -> list[str]:

@@ -501,6 +501,12 @@ class SampleSet(BaseModel):
     def feature_names(self) -> list[str]:
         return list(dict.fromkeys([*self.features, *(p.feature for p in self.prompts)]))
 
+    def item_features(self) -> dict[str, str]:
+        """Comparison item id -> the feature it tests (photos are photo_analysis)."""
+        out = {f"photo:{p.id}": FEATURES[0] for p in self.photos}
+        out.update({f"prompt:{q.id}": q.feature for q in self.prompts})
+        return out
+
     def ground_truth(self) -> dict[str, dict[str, Any]]:
         """sha256 -> truth entry of every labelled photo (``Simulator(ground_truth=...)``)."""
         return {p.sha256: p.truth_entry() for p in self.photos if p.labelled}

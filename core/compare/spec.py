@@ -65,6 +65,11 @@ class Weights(BaseModel):
     def as_dict(self) -> dict[str, float]:
         return self.model_dump()
 
+    def as_metrics(self) -> dict[str, float]:
+        """The weights by the metric names of ``core.compare.stats`` (speed is latency)."""
+        return {"accuracy": self.accuracy, "latency": self.speed, "cost": self.cost,
+                "reliability": self.reliability, "consistency": self.consistency}
+
 
 TYPE_WEIGHTS: dict[str, Weights] = {
     "performance": Weights(accuracy=0.20, speed=0.50, cost=0.10, reliability=0.15,

@@ -15,6 +15,8 @@ from statistics import NormalDist
 
 import numpy as np
 
+from core.compare.spec import TYPE_WEIGHTS
+
 DEFAULT_RESAMPLES = 2000
 # Cap on the elements of one (resamples × items) index block, to bound memory for big runs.
 _BLOCK_ELEMENTS = 2_000_000
@@ -450,12 +452,10 @@ METRIC_DIRECTIONS: dict[str, bool] = {
     "cost": False,
 }
 
-# Weights of the "best overall" composite per comparison type (data, not code).
+# Weights of the "best overall" composite per comparison type: the spec's table (one place),
+# in metric names (the spec's "speed" is latency here).
 COMPARISON_WEIGHTS: dict[str, dict[str, float]] = {
-    "performance": {"latency": 0.6, "reliability": 0.3, "accuracy": 0.1},
-    "cost": {"cost": 0.6, "accuracy": 0.25, "reliability": 0.15},
-    "accuracy": {"accuracy": 0.7, "consistency": 0.15, "reliability": 0.15},
-    "comprehensive": {"accuracy": 0.4, "latency": 0.2, "cost": 0.2, "reliability": 0.2},
+    kind: w.as_metrics() for kind, w in TYPE_WEIGHTS.items()
 }
 
 
@@ -464,11 +464,15 @@ def composite_scores(
     weights: Mapping[str, float],
     directions: Mapping[str, bool] | None = None,
 ) -> dict[str, float]:
-    """Weighted mean of min–max normalised metrics per model, in [0, 1], higher better.
+    """Weighted mean of each model's metrics relative to the best model, in [0, 1].
 
-    Each metric is rescaled across the models to [0, 1] (flipped when lower is better); a
-    metric on which all models tie gives everyone 1; a model missing a metric gets 0 on it.
-    Metrics with no direction, no weight or no value for any model are ignored.
+    On each metric the best model gets 1 and the others their fraction of it: value / best
+    when higher is better, best / value when lower is better (twice as slow scores 0.5).
+    Differences count in proportion to their size, so a 0.01 accuracy edge cannot outweigh
+    a tenfold cost, as it would if every metric were stretched to the full 0-1 range.
+    Values below 0 count as 0; a metric on which all models tie gives everyone 1; a model
+    missing a metric gets 0 on it. Metrics with no direction, no weight or no value for any
+    model are ignored.
     """
     directions = {**METRIC_DIRECTIONS, **(directions or {})}
     models = list(metrics)
@@ -477,24 +481,28 @@ def composite_scores(
     for name, w in weights.items():
         if not w or w <= 0 or name not in directions:
             continue
-        vals = {m: _value(metrics[m].get(name), name) for m in models}
+        vals = {m: max(_value(metrics[m].get(name), name), 0.0) for m in models}
         finite = [v for v in vals.values() if math.isfinite(v)]
         if not finite:
             continue
-        lo, hi = min(finite), max(finite)
+        best = max(finite) if directions[name] else min(finite)
         for m, v in vals.items():
-            if not math.isfinite(v):
-                norm = 0.0
-            elif hi == lo:
-                norm = 1.0
-            else:
-                norm = (v - lo) / (hi - lo)
-                norm = norm if directions[name] else 1.0 - norm
-            total[m] += w * norm
+            total[m] += w * relative_to_best(v, best, directions[name])
         weight_sum += w
     if weight_sum == 0:
         return {m: 0.0 for m in models}
     return {m: total[m] / weight_sum for m in models}
+
+
+def relative_to_best(value: float, best: float, higher_is_better: bool) -> float:
+    """A value as a fraction of the best (1 for the best itself; 0 when missing)."""
+    if not math.isfinite(value):
+        return 0.0
+    if value == best:
+        return 1.0
+    if higher_is_better:
+        return value / best if best > 0 else 0.0
+    return best / value if value > 0 else 0.0
 
 
 def _extreme(

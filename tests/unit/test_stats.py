@@ -338,13 +338,21 @@ METRICS = {
 }
 
 
-def test_composite_min_max_normalisation() -> None:
+def test_composite_scores_each_metric_relative_to_the_best() -> None:
     only_acc = composite_scores(METRICS, {"accuracy": 1.0})
-    assert only_acc == {"flash": 0.0, "pro": 1.0, "mini": pytest.approx(0.5)}
-    only_cost = composite_scores(METRICS, {"cost": 2.0})
-    assert only_cost["flash"] == 1.0 and only_cost["pro"] == 0.0
+    assert only_acc == {"flash": pytest.approx(0.7 / 0.9), "pro": 1.0,
+                        "mini": pytest.approx(0.8 / 0.9)}
+    only_cost = composite_scores(METRICS, {"cost": 2.0})  # lower is better: best / value
+    assert only_cost == {"flash": 1.0, "pro": pytest.approx(0.04), "mini": pytest.approx(0.2)}
     mixed = composite_scores(METRICS, {"accuracy": 1.0, "latency": 1.0})
-    assert mixed["flash"] == pytest.approx(0.5) and mixed["pro"] == pytest.approx(0.5)
+    assert mixed["flash"] == pytest.approx((0.7 / 0.9 + 1) / 2)
+    assert mixed["pro"] == pytest.approx((1 + 400 / 1500) / 2)
+    # differences count in proportion: a 1-point accuracy edge does not beat a 10x cost
+    close = {"a": {"accuracy": 0.91, "cost": 0.01}, "b": {"accuracy": 0.90, "cost": 0.001}}
+    comp = composite_scores(close, {"accuracy": 0.6, "cost": 0.4})
+    assert comp["b"] > comp["a"]
+    free = composite_scores({"local": {"cost": 0.0}, "paid": {"cost": 0.002}}, {"cost": 1})
+    assert free == {"local": 1.0, "paid": 0.0}
     tie = composite_scores({"a": {"accuracy": 0.5}, "b": {"accuracy": 0.5}}, {"accuracy": 1})
     assert tie == {"a": 1.0, "b": 1.0}
     missing = composite_scores({"a": {"accuracy": 0.5}, "b": {}}, {"accuracy": 1})
