@@ -4,6 +4,8 @@ see which is best — with intervals, so a winner is named only when the differe
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
@@ -13,7 +15,8 @@ from core import session
 from core.auth import CATALOG_TEST_ROLES
 from core.catalog import catalog as cat
 from core.compare import jobs
-from core.compare.analysis import analyse
+from core.compare.across_runs import RunInput, compare_runs
+from core.compare.analysis import Analysis, analyse
 from core.compare.samples import FEATURES, bundled_samples
 from core.compare.service import resume, start_comparison
 from core.compare.spec import COMPARISON_TYPES, SpecError, parse_spec
@@ -29,7 +32,9 @@ samples = bundled_samples()
 
 st.title("Compare models")
 session.show_flash()
-new_tab, runs_tab = st.tabs(["Comparison", "Past runs"], key="compare_tab")
+if "compare_tab_next" in st.session_state:  # Open / Run again move to the Comparison tab
+    st.session_state["compare_tab"] = st.session_state.pop("compare_tab_next")
+new_tab, runs_tab = st.tabs(["Comparison", "Past runs"], key="compare_tab", on_change="rerun")
 
 
 def _progress_panel(run_id: str) -> None:
@@ -50,13 +55,35 @@ def _progress_panel(run_id: str) -> None:
     poll()
 
 
+@st.cache_data(max_entries=32, show_spinner="Analysing the results…")
+def _analysis(org: str, run_id: str, done: int, status: str, spec_json: str
+              ) -> tuple[pd.DataFrame, Analysis]:
+    """One analysis per run state (done calls, status): reruns of the page reuse it."""
+    spec = parse_spec(json.loads(spec_json))
+    frame = wc.load_results(wh, org, run_id)
+    return frame, analyse(frame, spec, features=samples.item_features())
+
+
+def _recommendations(result: Analysis) -> None:
+    if not result.recommendations:
+        return
+    st.subheader("Recommendations", anchor=False)
+    st.caption("Confidence: the share of 1,000 resamples of the items in which the "
+               "recommendation still holds. Near 50% between two models is a coin toss.")
+    for rec in result.recommendations:
+        with st.container(border=True):
+            head, conf = st.columns([5, 1])
+            head.markdown(f"**{rec.kind.capitalize()}: {rec.model}**  \n{rec.reason}")
+            conf.metric("Confidence", f"{rec.confidence:.0%}", label_visibility="visible")
+            st.markdown("Trade-offs: " + "; ".join(rec.tradeoffs))
+
+
 def _results(run: wc.RunInfo) -> None:
     spec = parse_spec(run.spec)
-    frame = wc.load_results(wh, org_id, run.run_id)
+    frame, result = _analysis(org_id, run.run_id, run.done_calls, run.status, run.spec_json)
     if frame.empty:
         st.info("No results recorded yet.")
         return
-    result = analyse(frame, spec)
     if result.winner:
         st.success(f"**Winner: {result.winner}** — {result.winner_message}")
     else:
@@ -66,7 +93,8 @@ def _results(run: wc.RunInfo) -> None:
               "weights")
     c2.metric("Most accurate", result.most_accurate or "—")
     c3.metric("Fastest (p95)", result.fastest or "—")
-    c4.metric("Cheapest", result.cheapest or "—")
+    c4.metric("Most cost-effective", result.cheapest or "—",
+              help="lowest cost per accurate result")
     table = pd.DataFrame([{
         "Model": m.label, "Calls": m.calls, "Success": m.success_rate,
         "Success 95% CI": f"{m.success_low:.0%}–{m.success_high:.0%}",
@@ -91,6 +119,7 @@ def _results(run: wc.RunInfo) -> None:
     })
     for failure in result.threshold_failures:
         st.warning(f"Threshold missed: {failure}")
+    _recommendations(result)
     d1, d2, d3 = st.columns(3)
     d1.download_button("Summary (CSV)", table.to_csv(index=False), "comparison-summary.csv",
                        "text/csv", key="dl_summary")
@@ -219,17 +248,92 @@ with new_tab:
                 st.session_state["compare_run"] = run_id
                 st.rerun()
 
+def _run_label(run: wc.RunInfo) -> str:
+    """Name, start and a short id: two runs of one spec in the same minute stay apart."""
+    return f"{run.name} · {run.created_at:%d %b %H:%M:%S} · {run.run_id[:6]}"
+
+
+def _rerun(run: wc.RunInfo) -> None:
+    """The same spec again, as a new run (models, items and settings unchanged)."""
+    try:
+        run_id = start_comparison(parse_spec(run.spec), samples, org_id=org_id,
+                                  actor=user.username, warehouse=wh, providers=providers)
+    except SpecError as exc:
+        for line in exc.errors:
+            st.error(f"Cannot run it again: {line}")
+        return
+    st.session_state["compare_run"] = run_id
+    st.session_state["compare_tab_next"] = "Comparison"
+    session.flash(f"Started a new run of “{run.name}”.")
+    st.rerun()
+
+
+def _compare_past(runs: list[wc.RunInfo]) -> None:
+    st.subheader("Compare runs", anchor=False)
+    finished = [r for r in runs if r.done_calls]
+    if len(finished) < 2:
+        st.caption("Two runs with results are needed to compare runs.")
+        return
+    names = {r.run_id: _run_label(r) for r in finished}
+    picked = st.multiselect("Runs to compare (the first is the baseline)", list(names),
+                            format_func=names.get, max_selections=4, key="runs_compare")
+    if len(picked) < 2:
+        st.caption("Pick two to four runs; models are matched by provider/model.")
+        return
+    chosen = [next(r for r in finished if r.run_id == rid) for rid in picked]
+    inputs = [RunInput(names[r.run_id], parse_spec(r.spec),
+                       _analysis(org_id, r.run_id, r.done_calls, r.status, r.spec_json)[0])
+              for r in chosen]
+    result = compare_runs(inputs)
+    table = result.table
+    fig = px.bar(table, x="Model", y="Accuracy", color="Run", barmode="group",
+                 error_y=table["Accuracy high"] - table["Accuracy"],
+                 error_y_minus=table["Accuracy"] - table["Accuracy low"],
+                 title="Accuracy per model and run (bars: 95% interval)")
+    st.plotly_chart(fig, key="runs_cmp_chart")
+    changes = result.changes_frame()
+    if changes.empty:
+        st.info("These runs have no model in common, so nothing can be compared directly.")
+    else:
+        st.markdown("**Change from the baseline** (paired over the items both runs share)")
+        st.dataframe(changes, hide_index=True, key="runs_cmp_changes", column_config={
+            "Change": st.column_config.NumberColumn(format="%+.3f"),
+            "Accuracy before": st.column_config.NumberColumn(format="%.3f"),
+            "Accuracy after": st.column_config.NumberColumn(format="%.3f"),
+            "p95 before (ms)": st.column_config.NumberColumn(format="%.0f"),
+            "p95 after (ms)": st.column_config.NumberColumn(format="%.0f"),
+            "Success before": st.column_config.NumberColumn(format="percent"),
+            "Success after": st.column_config.NumberColumn(format="percent"),
+        })
+    st.dataframe(table.drop(columns=["Accuracy low", "Accuracy high"]), hide_index=True,
+                 key="runs_cmp_table")
+    c1, c2 = st.columns(2)
+    c1.download_button("Runs compared (CSV)", table.to_csv(index=False),
+                       "runs-compared.csv", "text/csv", key="dl_runs_cmp")
+    c2.download_button("Changes (CSV)", changes.to_csv(index=False), "runs-changes.csv",
+                       "text/csv", key="dl_runs_changes")
+
+
 with runs_tab:
     runs = wc.list_runs(wh, org_id, limit=50)
     if not runs:
-        st.info("No comparisons yet.")
+        st.info("No comparisons yet. Set one up on the **Comparison** tab.")
     else:
         table = pd.DataFrame([{"Name": r.name, "Status": r.status, "Calls": r.total_calls,
                                "Done": r.done_calls, "Started": r.created_at,
                                "By": r.created_by, "Run": r.run_id} for r in runs])
-        st.dataframe(table, hide_index=True)
-        names = {r.run_id: f"{r.name} · {r.created_at:%d %b %H:%M} · {r.status}" for r in runs}
-        pick = st.selectbox("Open a run", list(names), format_func=names.get, key="runs_pick")
-        if st.button("Open", key="runs_open"):
+        st.dataframe(table, hide_index=True, key="runs_table")
+        st.download_button("Runs (CSV)", table.to_csv(index=False), "comparison-runs.csv",
+                           "text/csv", key="dl_runs")
+        names = {r.run_id: f"{_run_label(r)} · {r.status}" for r in runs}
+        pick = st.selectbox("Run", list(names), format_func=names.get, key="runs_pick")
+        b1, b2, _ = st.columns([1, 1, 4])
+        if b1.button("Open", key="runs_open"):
             st.session_state["compare_run"] = pick
+            st.session_state["compare_tab_next"] = "Comparison"
             st.rerun()
+        if may_run and b2.button("Run again", key="runs_rerun",
+                                 help="A new run of the same spec: same models, items and "
+                                      "settings"):
+            _rerun(next(r for r in runs if r.run_id == pick))
+        _compare_past(runs)

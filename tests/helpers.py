@@ -1,4 +1,5 @@
-"""Small things several test modules need: a valid PNG without Pillow, a loopback guard."""
+"""Small things several test modules need: a valid PNG without Pillow, a loopback guard,
+comparison result rows with known properties."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import socket
 import struct
 import zlib
 
+import numpy as np
+import pandas as pd
 import pytest
 
 
@@ -32,3 +35,32 @@ def forbid_non_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
         return real_connect(self, address)  # type: ignore[arg-type]
 
     monkeypatch.setattr(socket.socket, "connect", connect)
+
+
+def fake_results(models: dict[str, dict], items: int = 30, iterations: int = 2,
+                 seed: int = 0, features: tuple[str, ...] = ("photo",)) -> pd.DataFrame:
+    """``comparison_results``-like rows: per model key a mean ``score``, latency ``ms`` and
+    ``cost`` per call, optional ``sd`` (score noise), ``errors`` (share failing) and ``vary``
+    (answers differ across iterations). Items share a difficulty that pairing cancels."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for key, m in models.items():
+        for j in range(items):
+            kind = features[j % len(features)]
+            item = f"{'photo' if kind == 'photo' else 'prompt'}:{kind}-{j}"
+            difficulty = (j % 5) / 10  # shared by every model: what pairing cancels
+            for it in range(iterations):
+                score = float(np.clip(m["score"] - difficulty + rng.normal(0, m.get("sd", .1)),
+                                      0, 1))
+                ok = rng.random() >= m.get("errors", 0.0)
+                rows.append({
+                    "model_key": key, "item_id": item, "iteration": it + 1,
+                    "status": "ok" if ok else "error",
+                    "duration_ms": m["ms"] * float(np.exp(rng.normal(0, .2))) if ok else None,
+                    "cost_usd": m["cost"], "score": score if ok else 0.0,
+                    "bucket": ("accurate" if score >= .8 else "partial" if score >= .4
+                               else "failed") if ok else "failed",
+                    "tags_json": None,
+                    "output_text": f"{key} on {item}" + (f" take {it}" if m.get("vary") else ""),
+                })
+    return pd.DataFrame(rows)

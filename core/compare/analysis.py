@@ -71,9 +71,12 @@ class Analysis:
 
 
 def analyse(results: pd.DataFrame, spec: ComparisonSpec, seed: int = 0,
-            features: Mapping[str, str] | None = None) -> Analysis:
+            features: Mapping[str, str] | None = None, *,
+            with_recommendations: bool = True) -> Analysis:
     """Summaries, winners, recommendations and threshold checks for one run's result rows;
-    ``features`` maps item ids to the feature they test (for per-feature recommendations)."""
+    ``features`` maps item ids to the feature they test (for per-feature recommendations).
+    Recommendations resample the items a thousand times: skip them where only the
+    summaries are wanted (comparing past runs)."""
     labels = {f"m{i + 1}": ref.display for i, ref in enumerate(spec.models)}
     summaries: list[ModelSummary] = []
     per_item: dict[str, dict[str, float]] = {}
@@ -113,7 +116,8 @@ def analyse(results: pd.DataFrame, spec: ComparisonSpec, seed: int = 0,
         decision.additional_needed if decision else None,
         threshold_failures(summaries, spec),
         recommend(results, spec, best_overall=best.best_overall, observed=metrics,
-                  accuracy_winner=winner, features=features, seed=seed))
+                  accuracy_winner=winner, features=features, seed=seed)
+        if with_recommendations else [])
 
 
 def threshold_failures(summaries: list[ModelSummary], spec: ComparisonSpec) -> list[str]:

@@ -3,7 +3,6 @@ means what it says (share of bootstrap resamples), and trade-offs in numbers."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -12,6 +11,7 @@ from hypothesis import strategies as st
 from core.compare.analysis import analyse
 from core.compare.recommend import recommend
 from core.compare.spec import parse_spec
+from tests.helpers import fake_results
 
 
 def _spec(kind: str = "comprehensive", n: int = 2):
@@ -19,36 +19,9 @@ def _spec(kind: str = "comprehensive", n: int = 2):
     return parse_spec({"models": models, "comparison_type": kind, "photos": "all"})
 
 
-def _frame(models: dict[str, dict], items: int = 30, iterations: int = 2,
-           seed: int = 0, features: tuple[str, ...] = ("photo",)) -> pd.DataFrame:
-    """Result rows: per model a mean score, latency (ms) and cost per call."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for key, m in models.items():
-        for j in range(items):
-            kind = features[j % len(features)]
-            item = f"{'photo' if kind == 'photo' else 'prompt'}:{kind}-{j}"
-            difficulty = (j % 5) / 10  # shared by every model: what pairing cancels
-            for it in range(iterations):
-                score = float(np.clip(m["score"] - difficulty + rng.normal(0, m.get("sd", .1)),
-                                      0, 1))
-                ok = rng.random() >= m.get("errors", 0.0)
-                rows.append({
-                    "model_key": key, "item_id": item, "iteration": it + 1,
-                    "status": "ok" if ok else "error",
-                    "duration_ms": m["ms"] * float(np.exp(rng.normal(0, .2))) if ok else None,
-                    "cost_usd": m["cost"], "score": score if ok else 0.0,
-                    "bucket": ("accurate" if score >= .8 else "partial" if score >= .4
-                               else "failed") if ok else "failed",
-                    "tags_json": None,
-                    "output_text": f"{key} on {item}" + (f" take {it}" if m.get("vary") else ""),
-                })
-    return pd.DataFrame(rows)
-
-
 def test_a_cheaper_model_that_is_as_accurate_is_recommended_with_its_saving() -> None:
     spec = _spec("comprehensive")
-    frame = _frame({"m1": {"score": .9, "ms": 900, "cost": .01},
+    frame = fake_results({"m1": {"score": .9, "ms": 900, "cost": .01},
                     "m2": {"score": .89, "ms": 950, "cost": .001}})
     result = analyse(frame, spec)
     recs = {r.kind: r for r in result.recommendations}
@@ -64,7 +37,7 @@ def test_a_cheaper_model_that_is_as_accurate_is_recommended_with_its_saving() ->
 def test_the_cost_alternative_to_an_accurate_but_pricey_best() -> None:
     spec = _spec("accuracy")  # accuracy counts most: alpha is best overall
     # noisy answers on few items: alpha's lead is real-looking but not significant
-    frame = _frame({"m1": {"score": .9, "ms": 900, "cost": .004, "sd": .3},
+    frame = fake_results({"m1": {"score": .9, "ms": 900, "cost": .004, "sd": .3},
                     "m2": {"score": .8, "ms": 900, "cost": .001, "sd": .3}}, items=16, seed=1)
     result = analyse(frame, spec)
     recs = {r.kind: r for r in result.recommendations}
@@ -80,7 +53,7 @@ def test_the_cost_alternative_to_an_accurate_but_pricey_best() -> None:
 
 def test_a_significantly_less_accurate_model_is_not_offered_as_cheaper() -> None:
     spec = _spec("accuracy")
-    frame = _frame({"m1": {"score": .95, "ms": 900, "cost": .02, "sd": .03},
+    frame = fake_results({"m1": {"score": .95, "ms": 900, "cost": .02, "sd": .03},
                     "m2": {"score": .55, "ms": 900, "cost": .002, "sd": .03}})
     result = analyse(frame, spec)
     kinds = {r.kind: r.model for r in result.recommendations}
@@ -94,7 +67,7 @@ def test_a_significantly_less_accurate_model_is_not_offered_as_cheaper() -> None
 def test_two_indistinguishable_models_get_a_coin_toss_confidence() -> None:
     spec = _spec("comprehensive")
     same = {"score": .8, "ms": 1000, "cost": .005, "sd": .15}
-    frame = _frame({"m1": same, "m2": same}, items=40, seed=3)
+    frame = fake_results({"m1": same, "m2": same}, items=40, seed=3)
     best = analyse(frame, spec).recommendations[0]
     assert best.kind == "best overall"
     assert 0.15 < best.confidence < 0.85
@@ -102,7 +75,7 @@ def test_two_indistinguishable_models_get_a_coin_toss_confidence() -> None:
 
 def test_a_model_better_on_everything_has_no_tradeoffs_and_high_confidence() -> None:
     spec = _spec("comprehensive", n=3)
-    frame = _frame({"m1": {"score": .95, "ms": 300, "cost": .001, "sd": .02},
+    frame = fake_results({"m1": {"score": .95, "ms": 300, "cost": .001, "sd": .02},
                     "m2": {"score": .6, "ms": 900, "cost": .01, "sd": .02},
                     "m3": {"score": .5, "ms": 1500, "cost": .02, "sd": .02, "errors": .2}})
     result = analyse(frame, spec)
@@ -115,7 +88,7 @@ def test_a_model_better_on_everything_has_no_tradeoffs_and_high_confidence() -> 
 
 def test_a_significant_accuracy_leader_that_is_not_best_overall_is_named() -> None:
     spec = _spec("cost")
-    frame = _frame({"m1": {"score": .95, "ms": 900, "cost": .05, "sd": .03},
+    frame = fake_results({"m1": {"score": .95, "ms": 900, "cost": .05, "sd": .03},
                     "m2": {"score": .85, "ms": 900, "cost": .001, "sd": .03}})
     result = analyse(frame, spec)
     recs = {r.kind: r for r in result.recommendations}
@@ -129,10 +102,10 @@ def test_a_significant_accuracy_leader_that_is_not_best_overall_is_named() -> No
 def test_each_feature_gets_its_own_best_model() -> None:
     spec = _spec("accuracy")
     frame = pd.concat([
-        _frame({"m1": {"score": .95, "ms": 900, "cost": .01, "sd": .03},
+        fake_results({"m1": {"score": .95, "ms": 900, "cost": .01, "sd": .03},
                 "m2": {"score": .5, "ms": 900, "cost": .01, "sd": .03}},
                features=("photo",), seed=1),
-        _frame({"m1": {"score": .5, "ms": 900, "cost": .01, "sd": .03},
+        fake_results({"m1": {"score": .5, "ms": 900, "cost": .01, "sd": .03},
                 "m2": {"score": .95, "ms": 900, "cost": .01, "sd": .03}},
                features=("safety_chat",), seed=2),
     ])
@@ -147,7 +120,7 @@ def test_each_feature_gets_its_own_best_model() -> None:
 
 def test_no_recommendation_without_two_models_or_results() -> None:
     one = parse_spec({"models": ["sim-a/alpha"], "photos": "all"})
-    frame = _frame({"m1": {"score": .9, "ms": 900, "cost": .01}})
+    frame = fake_results({"m1": {"score": .9, "ms": 900, "cost": .01}})
     assert analyse(frame, one).recommendations == []
     assert recommend(frame.iloc[0:0], _spec(), best_overall=None, observed={}) == []
 
@@ -157,7 +130,7 @@ def test_no_recommendation_without_two_models_or_results() -> None:
                 min_size=2, max_size=4), st.integers(0, 10))
 def test_confidences_are_shares_and_deterministic(models, seed) -> None:
     spec = _spec("comprehensive", n=len(models))
-    frame = _frame({f"m{i + 1}": {"score": s, "ms": ms, "cost": c}
+    frame = fake_results({f"m{i + 1}": {"score": s, "ms": ms, "cost": c}
                     for i, (s, ms, c) in enumerate(models)}, items=12, seed=seed)
     first = analyse(frame, spec, seed=seed).recommendations
     assert first == analyse(frame, spec, seed=seed).recommendations
@@ -169,7 +142,7 @@ def test_confidences_are_shares_and_deterministic(models, seed) -> None:
 
 @pytest.mark.parametrize("kind", ["performance", "cost", "accuracy", "comprehensive"])
 def test_best_overall_recommendation_is_the_analysis_best(kind: str) -> None:
-    frame = _frame({"m1": {"score": .9, "ms": 2000, "cost": .02},
+    frame = fake_results({"m1": {"score": .9, "ms": 2000, "cost": .02},
                     "m2": {"score": .8, "ms": 400, "cost": .002},
                     "m3": {"score": .7, "ms": 800, "cost": .0005}}, seed=4)
     result = analyse(frame, _spec(kind, n=3))
