@@ -615,6 +615,119 @@ def prices_reprice(org_id: str, since, until, only_missing: bool, actor: str) ->
     click.echo(result.summary())
 
 
+@main.group()
+def samples() -> None:
+    """Your organization's own sample sets (photos, labels, prompt sets) for comparisons.
+
+    A spec names a set by id under samples: (the Compare page offers the same sets)."""
+
+
+_PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+_PROMPT_SUFFIXES = (".csv", ".yaml", ".yml")
+
+
+def _upload_files(paths: tuple[Path, ...], labels: Path | None, prompts: tuple[Path, ...]
+                  ) -> tuple[list[Path], Path | None, list[Path]]:
+    """Photos, labels and prompt files from the arguments: .csv/.yaml files are prompt sets
+    (labels.yaml is the labels); a folder gives its photos (in any subfolder) and, unless
+    --labels/--prompts say otherwise, its labels.yaml and prompts.yaml/.csv (the
+    data/samples layout)."""
+    photos: list[Path] = []
+    prompt_files = list(prompts)
+    for path in paths:
+        if path.is_dir():
+            photos += sorted(p for p in path.rglob("*") if p.is_file()
+                             and p.suffix.lower() in _PHOTO_SUFFIXES
+                             and not any(part.startswith(".") for part in
+                                         p.relative_to(path).parts))
+            if labels is None and (path / "labels.yaml").is_file():
+                labels = path / "labels.yaml"
+            if not prompts:
+                prompt_files += [path / n for n in ("prompts.yaml", "prompts.yml", "prompts.csv")
+                                 if (path / n).is_file()]
+        elif path.name.lower() in ("labels.yaml", "labels.yml") and labels is None:
+            labels = path
+        elif path.suffix.lower() in _PROMPT_SUFFIXES:
+            prompt_files.append(path)
+        else:
+            photos.append(path)
+    return photos, labels, prompt_files
+
+
+@samples.command("add")
+@click.argument("name")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Labels YAML (labels.yaml schema, keyed by photo file name).")
+@click.option("--prompts", "prompts", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A prompt set, CSV or YAML (repeatable).")
+@click.option("--feature", default=None,
+              help="Feature of prompts that name none, e.g. description_generation.")
+@click.option("--org", "org_id", default=DEMO_ORG, show_default=True,
+              callback=lambda c, p, v: _org(v))
+@click.option("--actor", default="cli", show_default=True, help="Who is recorded as its author.")
+def samples_add(name: str, paths: tuple[Path, ...], labels: Path | None,
+                prompts: tuple[Path, ...], feature: str | None, org_id: str, actor: str) -> None:
+    """Save photos (files or folders) and prompt sets (.csv/.yaml) as a sample set NAME.
+
+    Bad photos or rows are skipped and listed; the rest are saved."""
+    from core.compare.sample_store import SampleStore, SampleStoreError
+
+    photos, labels, prompt_files = _upload_files(paths, labels, prompts)
+    try:
+        saved = SampleStore().save(
+            org_id, name, photos=[(p.name, p.read_bytes()) for p in photos],
+            labels=labels.read_bytes() if labels else None,
+            prompt_files=[(p.name, p.read_bytes()) for p in prompt_files], actor=actor,
+            default_feature=feature)
+    except SampleStoreError as exc:
+        for problem in exc.problems:
+            click.echo(f"skipped: {problem}", err=True)
+        raise click.ClickException(str(exc)) from None
+    for problem in saved.problems:
+        kind = "skipped" if problem.level == "error" else "note"
+        click.echo(f"{kind}: {problem}", err=True)
+    i = saved.info
+    click.echo(f"Saved {i.name} as {i.id}: {i.photos} photos ({i.labelled_photos} labelled), "
+               f"{i.prompts} prompts. Use it in a spec with  samples: [{i.id}]")
+
+
+@samples.command("list")
+@click.option("--org", "org_id", default=DEMO_ORG, show_default=True,
+              callback=lambda c, p, v: _org(v))
+def samples_list(org_id: str) -> None:
+    """List the organization's sample sets, newest first."""
+    from core.compare.sample_store import SampleStore
+
+    sets = SampleStore().list(org_id)
+    if not sets:
+        click.echo(f"No sample sets in organization {org_id}; add one with "
+                   "switchyard samples add NAME PHOTOS... --prompts FILE")
+    for i in sets:
+        features = ", ".join(i.features) or "—"
+        click.echo(f"{i.id}\t{i.name}\t{i.photos} photos ({i.labelled_photos} labelled)\t"
+                   f"{i.prompts} prompts ({features})\t{i.created_at:%Y-%m-%d %H:%M} UTC\t"
+                   f"{i.created_by}")
+
+
+@samples.command("remove")
+@click.argument("set_id")
+@click.option("--org", "org_id", default=DEMO_ORG, show_default=True,
+              callback=lambda c, p, v: _org(v))
+@click.confirmation_option(prompt="Delete this sample set? Past runs that used it can no "
+                                  "longer be reopened with its photos and prompts.")
+def samples_remove(set_id: str, org_id: str) -> None:
+    """Delete a sample set by id."""
+    from core.compare.sample_store import SampleStore, SampleStoreError
+
+    try:
+        gone = SampleStore().delete(org_id, set_id)
+    except SampleStoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Removed {gone.name} ({gone.id}).")
+
+
 @main.command("compare")
 @click.argument("spec_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
@@ -628,7 +741,7 @@ def compare_command(spec_path: Path, out: Path | None, org_id: str) -> None:
     not finish."""
     from core.compare import jobs
     from core.compare.analysis import analyse
-    from core.compare.samples import bundled_samples
+    from core.compare.sample_store import resolve_samples
     from core.compare.service import start_comparison
     from core.compare.spec import SpecError, load_spec
     from core.connections import ensure_demo_providers
@@ -636,18 +749,21 @@ def compare_command(spec_path: Path, out: Path | None, org_id: str) -> None:
 
     try:
         spec = load_spec(spec_path)
+        samples, problems = resolve_samples(spec, org_id, allow_folders=True)
     except SpecError as exc:
         for line in exc.errors:
             click.echo(f"{spec_path}: {line}", err=True)
         sys.exit(2)
+    for problem in problems:
+        kind = "skipped" if problem.level == "error" else "note"
+        click.echo(f"{kind}: {problem}", err=True)
     store = _provider_store()
     if org_id == DEMO_ORG:
         ensure_demo_providers(store)
     wh = _warehouse()
-    samples = bundled_samples()
     try:
-        run_id = start_comparison(spec, samples, org_id=org_id, actor="cli",
-                                  warehouse=wh, providers=store)
+        run_id = start_comparison(spec, org_id=org_id, actor="cli", warehouse=wh,
+                                  providers=store, allow_folders=True)
     except SpecError as exc:
         for line in exc.errors:
             click.echo(f"{spec_path}: {line}", err=True)

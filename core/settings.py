@@ -48,6 +48,7 @@ class Settings:
     credentials_path: Path
     cookie_key_path: Path
     master_key_path: Path
+    sample_sets_path: Path  # users' uploaded sample sets: <this>/<org_id>/<set_id>/
     cookie_name: str
     cookie_expiry_days: float
     demo_events: int
@@ -78,6 +79,7 @@ def get_settings() -> Settings:
         credentials_path=path("SWITCHYARD_CREDENTIALS", "credentials.json"),
         cookie_key_path=path("SWITCHYARD_COOKIE_KEY_FILE", "cookie.key"),
         master_key_path=path("SWITCHYARD_MASTER_KEY_FILE", "master.key"),
+        sample_sets_path=path("SWITCHYARD_SAMPLE_SETS", "sample_sets"),
         cookie_name=str(lookup("SWITCHYARD_COOKIE_NAME", "switchyard_auth")),
         cookie_expiry_days=float(lookup("SWITCHYARD_COOKIE_EXPIRY_DAYS", 7)),
         demo_events=int(lookup("SWITCHYARD_DEMO_EVENTS", 200_000)),

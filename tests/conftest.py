@@ -15,7 +15,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SWITCHYARD_HOME", str(h))
     for var in ("SWITCHYARD_COOKIE_KEY", "SWITCHYARD_WAREHOUSE", "SWITCHYARD_CREDENTIALS",
                 "SWITCHYARD_CONFIG_DB", "SWITCHYARD_COOKIE_KEY_FILE", "SWITCHYARD_MASTER_KEY",
-                "SWITCHYARD_MASTER_KEY_FILE"):
+                "SWITCHYARD_MASTER_KEY_FILE", "SWITCHYARD_SAMPLE_SETS"):
         monkeypatch.delenv(var, raising=False)
     return h
 

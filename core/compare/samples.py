@@ -311,7 +311,8 @@ def sniff_image(data: bytes) -> str | None:
         with Image.open(io.BytesIO(data)) as im:
             fmt = im.format
             im.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+            Image.DecompressionBombError):  # a bomb is not an image anyone should send
         return None
     return MIME_TYPES.get(fmt or "")
 

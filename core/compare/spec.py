@@ -8,6 +8,8 @@ A :class:`ComparisonSpec` is built by the Compare page or read from YAML for hea
       - gemini/gemini-2.5-flash                      # provider id / model id
       - {provider: anthropic, model: claude-sonnet-4-5, label: Sonnet}
     comparison_type: comprehensive                   # performance | cost | accuracy | comprehensive
+    samples: [product-shots-3f9a2c, ./my-samples]    # uploaded set ids, folders (optional)
+    bundled: true                                    # include data/samples (default)
     photos: all                                      # or [chelsea, coffee]; [] for none
     prompts: {features: [description_generation], ids: [safety-redact-pii]}
     iterations: 3
@@ -19,6 +21,14 @@ A :class:`ComparisonSpec` is built by the Compare page or read from YAML for hea
 
 :func:`load_spec` turns bad YAML or bad values into a :class:`SpecError` whose message
 lists every problem in plain words (no traceback text).
+
+``samples`` says where photos and prompts come from besides the bundled ``data/samples``:
+an entry is the id of a set the organization uploaded (see
+:mod:`core.compare.sample_store`) or, for headless runs, a folder in the data/samples layout
+(written with a ``/``, e.g. ``./my-samples``; relative to the spec file's folder).
+``bundled: false`` leaves the bundled samples out, so ``photos: all`` means the named sets'
+photos only. :func:`core.compare.sample_store.resolve_samples` turns a spec into the
+:class:`SampleSet` it runs on.
 """
 
 from __future__ import annotations
@@ -40,6 +50,10 @@ MAX_MODELS = 4
 ComparisonType = Literal["performance", "cost", "accuracy", "comprehensive"]
 COMPARISON_TYPES: tuple[str, ...] = ("performance", "cost", "accuracy", "comprehensive")
 
+MAX_SAMPLE_SOURCES = 10
+# Uploaded sample set ids (core.compare.sample_store makes them): no dots or slashes, so an id
+# is always one folder name and never a path.
+SAMPLE_SET_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 _PROVIDER_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,62}$")  # config store ids, plus types
 _MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+\-]{0,199}$")  # as config_store.schemas
 
@@ -101,6 +115,20 @@ class SpecError(ValueError):
         super().__init__("; ".join(self.errors) if len(self.errors) < 2 else
                          "the comparison spec has problems:\n" + "\n".join(
                              f"- {e}" for e in self.errors))
+
+
+def is_folder_ref(entry: str) -> bool:
+    """Whether a ``samples`` entry names a folder (it has a path separator or starts with
+    ``.`` or ``~``) rather than an uploaded set's id."""
+    return "/" in entry or "\\" in entry or entry.startswith((".", "~"))
+
+
+def _check_sample_entry(entry: str) -> str:
+    if is_folder_ref(entry) or SAMPLE_SET_ID_RE.fullmatch(entry):
+        return entry
+    raise ValueError(f"'{entry}' is neither an uploaded sample set id (lowercase letters, "
+                     "digits, '-' or '_', e.g. product-shots-3f9a2c) nor a folder (write a "
+                     "folder as ./name or an absolute path)")
 
 
 def check_provider_id(value: str) -> str:
@@ -269,6 +297,8 @@ class ComparisonSpec(BaseModel):
     description: str = Field(default="", max_length=2000)
     models: tuple[ModelRef, ...]
     comparison_type: ComparisonType = "comprehensive"
+    samples: tuple[str, ...] = ()  # uploaded set ids and/or folders, merged in this order
+    bundled: bool = True  # include the bundled data/samples
     photos: Literal["all"] | tuple[str, ...] = ()
     prompts: PromptSelection = Field(default_factory=PromptSelection)
     iterations: int = Field(default=3, ge=1, le=20)
@@ -336,6 +366,21 @@ class ComparisonSpec(BaseModel):
             return tuple(dict.fromkeys(str(x).strip() for x in v if str(x).strip()))
         raise ValueError("must be 'all' or a list of photo ids")
 
+    @field_validator("samples", mode="before")
+    @classmethod
+    def _samples(cls, v: Any) -> Any:
+        if v is None:
+            return ()
+        if isinstance(v, str):
+            v = [v]
+        if not isinstance(v, (list, tuple)) or any(isinstance(x, (list, dict)) for x in v):
+            raise ValueError("must be a list of uploaded sample set ids and/or folders")
+        entries = list(dict.fromkeys(str(x).strip() for x in v if str(x).strip()))
+        if len(entries) > MAX_SAMPLE_SOURCES:
+            raise ValueError(f"at most {MAX_SAMPLE_SOURCES} sample sets or folders "
+                             f"(got {len(entries)})")
+        return tuple(_check_sample_entry(e) for e in entries)
+
     @field_validator("rate_limits_rpm")
     @classmethod
     def _rpm(cls, v: dict[str, int]) -> dict[str, int]:
@@ -357,6 +402,9 @@ class ComparisonSpec(BaseModel):
         labels = [m.label for m in self.models if m.label]
         if len(labels) != len(set(labels)):
             raise ValueError("Two models have the same label; labels must tell them apart")
+        if not self.bundled and not self.samples:
+            raise ValueError("bundled: false needs samples: naming at least one uploaded "
+                             "sample set or folder")
         if self.photos == () and self.prompts.empty:
             raise ValueError("Choose at least one photo or prompt (photos: all, or prompts: "
                              "all / a feature / prompt ids)")
@@ -377,6 +425,17 @@ class ComparisonSpec(BaseModel):
     def model_for(self, name: str) -> ModelRef | None:
         """A compared model by provider/model key or label."""
         return next((m for m in self.models if name in (m.key, m.label)), None)
+
+    def with_folders_under(self, base: Path) -> ComparisonSpec:
+        """This spec with relative folder entries of ``samples`` made absolute against
+        ``base`` (the spec file's folder), so a stored run finds them again from anywhere."""
+        entries = []
+        for entry in self.samples:
+            if is_folder_ref(entry):
+                path = Path(entry).expanduser()
+                entry = str(path if path.is_absolute() else (base / path).resolve())
+            entries.append(entry)
+        return self.model_copy(update={"samples": tuple(entries)})
 
     def timeout_for(self, model: ModelRef) -> float:
         return model.timeout_s or self.timeout_s
@@ -486,11 +545,14 @@ def load_spec(source: str | Path) -> ComparisonSpec:
         raise SpecError([where + "the spec is empty; it needs at least models: and photos: or "
                                  "prompts:"])
     try:
-        return parse_spec(data)
+        spec = parse_spec(data)
     except SpecError as exc:
         if not where:
             raise
         raise SpecError([where + e for e in exc.errors]) from None
+    if where:  # read from a file: its folders are relative to the file
+        spec = spec.with_folders_under(Path(source).expanduser().resolve().parent)
+    return spec
 
 
 def spec_to_dict(spec: ComparisonSpec) -> dict[str, Any]:
@@ -501,6 +563,10 @@ def spec_to_dict(spec: ComparisonSpec) -> dict[str, Any]:
         out["description"] = spec.description
     out["models"] = [m.model_dump(exclude_none=True) for m in spec.models]
     out["comparison_type"] = spec.comparison_type
+    if spec.samples:
+        out["samples"] = list(spec.samples)
+    if not spec.bundled:
+        out["bundled"] = False
     out["photos"] = spec.photos if spec.photos == "all" else list(spec.photos)
     out["prompts"] = spec.prompts.dump()
     defaults = ComparisonSpec.model_fields

@@ -1,5 +1,5 @@
 """The Starlette app: every protocol's routes, request statistics, and the loopback-only
-admin endpoints that set faults at run time."""
+admin endpoints that set faults and teach ground truth at run time."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from core.simulator import anthropic_api, gemini_api, ollama_api, openai_api, vi
 from core.simulator.common import is_loopback, json_response, read_json
 from core.simulator.engine import Simulator
 from core.simulator.faults import FaultRule
+from core.simulator.knowledge import KnowledgeUpdate
 from core.simulator.urls import base_urls
 
 # URL prefix -> provider type, for the OpenAI-compatible mounts and for statistics.
@@ -83,8 +84,28 @@ def _admin_routes(sim: Simulator) -> list[Route]:
             sim.reset_stats()
         return json_response(sim.stats())
 
+    async def knowledge(request: Request) -> Response:
+        denied = guard(request)
+        if denied is not None:
+            return denied
+        if request.method == "DELETE":
+            sim.forget_taught()
+        elif request.method == "POST":
+            try:
+                body = await read_json(request, lambda e: ValueError(f"invalid JSON: {e}"))
+                update = KnowledgeUpdate.model_validate(body)
+            except ValueError as exc:  # ValidationError is a ValueError
+                detail = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()] \
+                    if isinstance(exc, ValidationError) else str(exc)
+                return json_response({"error": "invalid knowledge", "detail": detail}, 422)
+            return json_response(sim.teach(
+                {sha: t.model_dump() for sha, t in update.photos.items()},
+                [r.model_dump() for r in update.references]))
+        return json_response(sim.knowledge_summary())
+
     return [Route("/_admin/faults", faults, methods=["GET", "POST", "DELETE"]),
-            Route("/_admin/stats", stats, methods=["GET", "DELETE"])]
+            Route("/_admin/stats", stats, methods=["GET", "DELETE"]),
+            Route("/_admin/knowledge", knowledge, methods=["GET", "POST", "DELETE"])]
 
 
 def create_app(sim: Simulator) -> Starlette:

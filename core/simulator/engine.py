@@ -131,6 +131,7 @@ class Simulator:
         self.baseline_faults = baseline_faults
         self.hang_s = hang_s
         self.knowledge = truth.Knowledge.load(samples_dir, ground_truth, prompt_set)
+        self._initial_knowledge = self.knowledge
         self.profiles: list[ModelProfile] = list(PROFILES if profiles is None else profiles)
         self.faults = FaultBook()
         self._lock = threading.Lock()
@@ -342,6 +343,27 @@ class Simulator:
     def reset_stats(self) -> None:
         with self._lock:
             self._stats.clear()
+
+    # ---- knowledge (the admin endpoint calls these) ------------------------------------
+
+    def teach(self, ground_truth: Mapping[str, Mapping[str, Any]] | None = None,
+              prompt_set: Iterable[Mapping[str, Any]] | Mapping[str, str] | None = None,
+              ) -> dict[str, int]:
+        """Learn more photos' truth (by sha256) and prompts' references, e.g. a user's
+        uploaded sample set before a comparison runs on it. Requests in flight keep the
+        knowledge they started with."""
+        with self._lock:
+            self.knowledge = self.knowledge.merged(ground_truth, prompt_set)
+        return self.knowledge_summary()
+
+    def forget_taught(self) -> None:
+        """Back to what the simulator knew when it started."""
+        with self._lock:
+            self.knowledge = self._initial_knowledge
+
+    def knowledge_summary(self) -> dict[str, int]:
+        k = self.knowledge
+        return {"photos": len(k.photos), "references": len(k.references)}
 
     # ---- faults (the admin endpoints call these) ---------------------------------------
 

@@ -140,13 +140,23 @@ class Knowledge:
                     _collect_prompts(yaml.safe_load(path.read_text(encoding="utf-8")), refs)
                 except (OSError, yaml.YAMLError) as exc:
                     log.warning("simulator: cannot read prompt set %s: %s", path, exc)
+        return cls(photos, refs).merged(ground_truth, prompt_set)
+
+    def merged(self, ground_truth: Mapping[str, Mapping[str, Any]] | None = None,
+               prompt_set: Iterable[Mapping[str, Any]] | Mapping[str, str] | None = None,
+               ) -> Knowledge:
+        """A new Knowledge: this one overlaid with ``ground_truth`` (sha256 -> {tags,
+        synonyms, description, safety}) and ``prompt_set`` (as in :meth:`load`). A new
+        object, so a simulator can swap it in while requests read the old one."""
+        photos = dict(self.photos)
+        refs = dict(self.references)
         for sha, entry in (ground_truth or {}).items():
             photos[str(sha).lower()] = _photo(entry)
         if isinstance(prompt_set, Mapping):
             refs.update({_norm(k): str(v) for k, v in prompt_set.items()})
         elif prompt_set is not None:
             _collect_prompts(list(prompt_set), refs)
-        return cls(photos, refs)
+        return Knowledge(photos, refs)
 
     def photo(self, sha: str) -> Photo | None:
         return self.photos.get(sha)

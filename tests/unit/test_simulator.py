@@ -523,6 +523,71 @@ def test_admin_is_loopback_only(sim) -> None:
     assert asyncio.run(go()) == 403
 
 
+def _tags_of(http: httpx.Client, image: bytes, model: str = "gpt-4o") -> set[str]:
+    doc = http.post("/openai/v1/chat/completions", headers=OA,
+                    json=oa_chat(model, [{"type": "text", "text": "tags"},
+                                         image_part(image)])).json()
+    return {t.strip() for t in doc["choices"][0]["message"]["content"].split(",")}
+
+
+def test_knowledge_is_taught_then_forgotten(http: httpx.Client) -> None:
+    photo = png(77, 11, 99)
+    truth = {"tags": ["sprocket", "gasket", "flange", "rivet", "bracket"],
+             "synonyms": {"sprocket": ["cog"]}, "description": "Workshop parts on a bench."}
+    question = "What is the name of the Acme mascot?"
+    before = http.get("/_admin/knowledge").json()
+    untaught = set().union(*(_tags_of(http, photo) for _ in range(10)))
+    assert not untaught & set(truth["tags"])  # a latent stand-in truth, nothing like ours
+    r = http.post("/_admin/knowledge", json={
+        "photos": {sha256_hex(photo).upper(): truth},
+        "references": [{"prompt": question, "reference": "Sprocky"}]})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"photos": before["photos"] + 1,
+                        "references": before["references"] + 1}
+    try:
+        right = returned = 0
+        for _ in range(30):
+            tags = {"sprocket" if t == "cog" else t for t in _tags_of(http, photo)}
+            returned += len(tags)
+            right += len(tags & set(truth["tags"]))
+        assert right / returned > 0.7  # gpt-4o's precision is 0.86
+        answers = [http.post("/anthropic/v1/messages", headers=AN, json=an_body(
+            model="claude-haiku-4-5", system="",
+            messages=[{"role": "user", "content": question}])).json()["content"][0]["text"]
+            for _ in range(20)]
+        assert answers.count("Sprocky") >= 10
+    finally:
+        assert http.delete("/_admin/knowledge").json() == before
+    assert not set().union(*(_tags_of(http, photo) for _ in range(10))) & set(truth["tags"])
+    assert http.get("/_admin/knowledge").json() == before
+
+
+def test_knowledge_is_validated_and_loopback_only(sim, http: httpx.Client) -> None:
+    before = http.get("/_admin/knowledge").json()
+    for body in ({"photos": {"not-a-sha": {"tags": ["x"]}}},
+                 {"photos": {sha256_hex(b"x"): {"tags": "x"}}},
+                 {"references": [{"prompt": "", "reference": "x"}]},
+                 {"labels": {}}):
+        r = http.post("/_admin/knowledge", json=body)
+        assert r.status_code == 422 and r.json()["error"] == "invalid knowledge", body
+    r = http.post("/_admin/knowledge", content=b"{nope", headers={"content-type": "text/plain"})
+    assert r.status_code == 422
+    assert http.get("/_admin/knowledge").json() == before
+    transport = httpx.ASGITransport(app=sim.simulator.app, client=("10.1.2.3", 5555))
+
+    async def go() -> list[int]:
+        async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
+            body = {"photos": {sha256_hex(b"x"): {"tags": ["x"]}}}
+            return [(await client.post("/_admin/knowledge", json=body)).status_code,
+                    (await client.get("/_admin/knowledge")).status_code,
+                    (await client.delete("/_admin/knowledge")).status_code]
+
+    import asyncio
+
+    assert asyncio.run(go()) == [403, 403, 403]
+    assert http.get("/_admin/knowledge").json() == before
+
+
 def test_stats_count_requests_by_route_and_model(sim, http: httpx.Client) -> None:
     http.delete("/_admin/stats")
     for _ in range(3):
