@@ -24,6 +24,10 @@ How it fits the runner (kept deliberately simple):
   (the 429s that follow are retried as above).
 * **Failures never sink the run**: :meth:`Judge.grade` never raises (except cancellation);
   a failed call or an unreadable reply is an unscored verdict that says why.
+* **Cancel and resume**: after a cancel, calls in flight get the runner's grace period to
+  finish, judging included; a call abandoned while it is judged is not recorded (nor is its
+  judge call, although the provider may bill it), and a resumed run makes both again. A
+  recorded call is never judged again.
 """
 
 from __future__ import annotations
@@ -61,7 +65,6 @@ class Graded:
     attempts: int
     provider_id: str
     pass_score: float
-    error_message: str | None = None
 
     def details(self) -> dict[str, Any]:
         """The ``details["judge"]`` object of the answer's result row."""
@@ -151,7 +154,6 @@ class Judge:
                                      reference=reference, question=question)
         completion: Completion | None = got.get("completion")
         error: BaseException | None = got.get("error")
-        message = None
         if error is not None:
             message = error.user_message() if isinstance(error, ProviderError) else \
                 scrub(f"{type(error).__name__}: {error}")
@@ -173,5 +175,4 @@ class Judge:
                 error_type=error.kind if isinstance(error, ProviderError) else "_OTHER",
                 cost_usd=0.0 if self.price is not None and self.price.known else None,
                 duration_ms=(time.perf_counter() - started) * 1000)
-        return Graded(verdict, side, counts.attempts, self.provider_id, self.pass_score,
-                      message)
+        return Graded(verdict, side, counts.attempts, self.provider_id, self.pass_score)

@@ -211,6 +211,45 @@ def test_side_calls_are_stored_with_their_row_and_never_twice(wh: Warehouse) -> 
     assert hourly == [("comparison", 1, 0.01), ("comparison_judge", 1, 0.001)]
 
 
+class Counting(Adapter):
+    """Answers after a short pause and counts how many calls (of any adapter sharing the
+    log) are in flight at once."""
+
+    def __init__(self, log: dict[str, int], reply: str | None = None) -> None:
+        self.log, self.reply = log, reply
+
+    async def complete(self, model, parts, options=None) -> Completion:
+        self.log["now"] += 1
+        self.log["max"] = max(self.log["max"], self.log["now"])
+        self.log[model] = self.log.get(model, 0) + 1
+        try:
+            await asyncio.sleep(0.005)
+        finally:
+            self.log["now"] -= 1
+        return _done(self.reply or parts[-1].text[:20])
+
+
+def test_model_and_judge_calls_together_stay_within_the_concurrency(
+        store: ProviderStore) -> None:
+    from core.compare.record import MemoryRecorder
+    from core.compare.runner import RunLimits, Runner
+
+    samples = bundled_samples()
+    plan = build_plan(_spec(), samples, store.list(ORG))
+    log = {"now": 0, "max": 0}
+    judge = _judge(Counting(log, '{"score": 7, "reason": "Fine."}'))
+    recorder = MemoryRecorder()
+    runner = Runner(plan.calls, {k: Counting(log) for k in plan.models}, recorder,
+                    run_id="r", org_id=ORG, score=make_scorer(plan, samples, judge=judge),
+                    limits=RunLimits(concurrency=3))
+    result = asyncio.run(runner.run())
+    assert result.status == "done" and len(recorder.rows) == plan.total
+    assert log["gpt-4.1"] == plan.total  # every answer was judged ...
+    assert log["max"] <= 3  # ... and never beyond the run's limit
+    assert runner.in_flight == 0
+    assert all(len(r.side_calls) == 1 for r in recorder.rows)
+
+
 # ---- whole runs against the simulator ----------------------------------------------------------
 
 
