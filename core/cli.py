@@ -784,6 +784,11 @@ def compare_command(spec_path: Path, out: Path | None, org_id: str) -> None:
         acc = "—" if m.accuracy is None else f"{m.accuracy:.2f}"
         click.echo(f"{m.label}: accuracy {acc}, success {m.success_rate or 0:.1%}, "
                    f"p95 {m.p95_ms or 0:,.0f} ms, cost ${m.total_cost:.4f}")
+    if result.judge is not None:
+        j = result.judge
+        click.echo(f"Judge {j.provider}/{j.model}: {j.scored}/{j.calls} answers scored, "
+                   f"{j.failed} failed calls, cost ${j.total_cost:.4f} (not in the models' "
+                   "costs)")
     click.echo(f"Best overall: {result.best_overall} · most cost-effective: {result.cheapest}"
                f" · fastest: {result.fastest} · most accurate: {result.most_accurate}")
     click.echo(result.winner_message)

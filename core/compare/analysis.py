@@ -2,7 +2,9 @@
 
 Per model: latency (average, p50, p95), success rate with its Wilson interval, accuracy with a
 bootstrap interval over items, consistency across iterations, cost (total, per request, per
-accurate result) and accurate / partial / failed counts. Then the summary: best overall by the
+accurate result) and accurate / partial / failed counts. A model's cost is its own calls'
+only: what the LLM judge cost to grade its answers is reported next to it (``judge_cost``)
+and for the whole run in :class:`JudgeSummary`. Then the summary: best overall by the
 comparison type's weights, cheapest, fastest, most accurate, and a winner on accuracy only
 when the paired bootstrap over the same items says the lead is real. Thresholds from the spec
 are checked here too, so the CLI can fail a CI pipeline.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -51,6 +54,21 @@ class ModelSummary:
     accurate: int
     partial: int
     failed: int
+    judge_cost: float = 0.0  # the judge grading this model's answers (not in total_cost)
+
+
+@dataclass(frozen=True)
+class JudgeSummary:
+    """The LLM judge's calls over the run, from the results' ``details["judge"]``."""
+
+    provider: str
+    model: str
+    calls: int  # answers the judge was asked to grade
+    scored: int  # of those, how many got a usable score
+    failed: int  # calls that failed (the answer kept its deterministic score)
+    input_tokens: int
+    output_tokens: int
+    total_cost: float  # USD; unpriced judge calls count 0
 
 
 @dataclass(frozen=True)
@@ -65,9 +83,48 @@ class Analysis:
     additional_items_needed: int | None
     threshold_failures: list[str] = field(default_factory=list)
     recommendations: list[Recommendation] = field(default_factory=list)
+    judge: JudgeSummary | None = None  # None: the run had no judge
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
+
+
+def _judge_details(results: pd.DataFrame) -> list[tuple[str, dict[str, Any]]]:
+    """(model_key, details["judge"]) of every judged result row."""
+    if "details_json" not in results.columns:
+        return []
+    out = []
+    for key, text in zip(results["model_key"], results["details_json"], strict=True):
+        if not isinstance(text, str) or '"judge"' not in text:
+            continue
+        try:
+            judge = json.loads(text).get("judge")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(judge, dict):
+            out.append((key, judge))
+    return out
+
+
+def _cost(judge: dict[str, Any]) -> float:
+    value = judge.get("cost_usd")
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def judge_summary(results: pd.DataFrame, spec: ComparisonSpec) -> JudgeSummary | None:
+    """The judge's calls and cost over a run (None when the spec has no judge)."""
+    if spec.judge is None:
+        return None
+    judged = [j for _, j in _judge_details(results)]
+    provider = next((str(j["provider"]) for j in judged if j.get("provider")),
+                    spec.judge.provider)
+    return JudgeSummary(
+        provider, spec.judge.model, len(judged),
+        sum(j.get("score") is not None for j in judged),
+        sum(j.get("status") == "error" for j in judged),
+        sum(int(j.get("input_tokens") or 0) for j in judged),
+        sum(int(j.get("output_tokens") or 0) for j in judged),
+        sum(_cost(j) for j in judged))
 
 
 def analyse(results: pd.DataFrame, spec: ComparisonSpec, seed: int = 0,
@@ -78,6 +135,9 @@ def analyse(results: pd.DataFrame, spec: ComparisonSpec, seed: int = 0,
     Recommendations resample the items a thousand times: skip them where only the
     summaries are wanted (comparing past runs)."""
     labels = {f"m{i + 1}": ref.display for i, ref in enumerate(spec.models)}
+    judge_cost: dict[str, float] = {}
+    for key, judge in _judge_details(results):
+        judge_cost[key] = judge_cost.get(key, 0.0) + _cost(judge)
     summaries: list[ModelSummary] = []
     per_item: dict[str, dict[str, float]] = {}
     for key, label in labels.items():
@@ -99,7 +159,7 @@ def analyse(results: pd.DataFrame, spec: ComparisonSpec, seed: int = 0,
             total_cost / len(rows) if len(rows) else None,
             cost_per_accurate_result(total_cost, int(buckets.get("accurate", 0))),
             int(buckets.get("accurate", 0)), int(buckets.get("partial", 0)),
-            int(buckets.get("failed", 0))))
+            int(buckets.get("failed", 0)), judge_cost.get(key, 0.0)))
     # cost is what a correct answer costs, as the spec's weights define it
     metrics = {s.label: {"accuracy": s.accuracy, "latency": s.p95_ms,
                          "cost": s.cost_per_accurate, "reliability": s.success_rate,
@@ -117,7 +177,8 @@ def analyse(results: pd.DataFrame, spec: ComparisonSpec, seed: int = 0,
         threshold_failures(summaries, spec),
         recommend(results, spec, best_overall=best.best_overall, observed=metrics,
                   accuracy_winner=winner, features=features, seed=seed)
-        if with_recommendations else [])
+        if with_recommendations else [],
+        judge_summary(results, spec))
 
 
 def threshold_failures(summaries: list[ModelSummary], spec: ComparisonSpec) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.catalog.catalog import provider_name_for
 from core.catalog.pricing import ModelPrice, price_for
@@ -19,16 +19,23 @@ from core.compare.runner import Outcome, PlannedCall, ScoreResult
 from core.compare.samples import Prompt, SamplePhoto, SampleSet
 from core.compare.scoring import (
     DEFAULT_THRESHOLDS,
+    AssertionResult,
+    AssertionsOutcome,
     BucketThresholds,
     TagVocabulary,
     bucket,
     extract_tags,
+    rubric_assertion,
     run_assertions,
     tag_scores,
 )
-from core.compare.spec import ComparisonSpec, ModelRef, SpecError
+from core.compare.spec import ComparisonSpec, JudgeSpec, ModelRef, SpecError
 from core.config_store import ProviderRecord
 from core.providers.base import CallOptions, Completion, ImagePart, Part, TextPart
+from core.providers.registry import capabilities
+
+if TYPE_CHECKING:
+    from core.compare.judge import Judge
 
 
 @dataclass(frozen=True)
@@ -48,14 +55,18 @@ class Plan:
     providers: dict[str, ProviderRecord]  # model_key -> the provider that serves it
     items: dict[str, Item]
     calls: list[PlannedCall]
+    judge: JudgeSpec | None = None
+    judge_provider: ProviderRecord | None = None  # set whenever ``judge`` is
 
     @property
     def total(self) -> int:
         return len(self.calls)
 
 
-def resolve_provider(ref: ModelRef, records: Iterable[ProviderRecord]) -> ProviderRecord:
-    """The enabled provider a spec means: its id, else its name, else the first of its type."""
+def resolve_provider(ref: ModelRef, records: Iterable[ProviderRecord], *,
+                     where: str = "models") -> ProviderRecord:
+    """The enabled provider a spec means: its id, else its name, else the first of its type.
+    ``where`` names the part of the spec in the error (``models`` or ``judge``)."""
     usable = [r for r in records if r.settings.enabled]
     want = ref.provider.strip().lower()
     for match in (lambda r: r.id.lower() == want, lambda r: r.name.lower() == want,
@@ -64,8 +75,18 @@ def resolve_provider(ref: ModelRef, records: Iterable[ProviderRecord]) -> Provid
         if found:
             return found[0]
     names = ", ".join(sorted(r.id for r in usable)) or "none configured"
-    raise SpecError([f"models › {ref.key}: no enabled provider '{ref.provider}' "
+    raise SpecError([f"{where} › {ref.key}: no enabled provider '{ref.provider}' "
                      f"(providers: {names})"])
+
+
+def resolve_judge(judge: JudgeSpec, records: Iterable[ProviderRecord]) -> ProviderRecord:
+    """The provider that serves the judge; a SpecError when none is configured or it cannot
+    write text (a judge has to answer with a score and a reason)."""
+    record = resolve_provider(judge.ref, records, where="judge")
+    if capabilities(record.type.value).tagging_only:
+        raise SpecError([f"judge › {judge.ref.key}: {record.name} only tags photos and "
+                         "cannot grade answers; choose a text model as the judge"])
+    return record
 
 
 def _photo_parts(photo: SamplePhoto, prompt: str) -> list[Part]:
@@ -86,6 +107,7 @@ def build_plan(spec: ComparisonSpec, samples: SampleSet,
     records = list(records)
     models = {f"m{i + 1}": ref for i, ref in enumerate(spec.models)}
     providers = {key: resolve_provider(ref, records) for key, ref in models.items()}
+    judge_provider = resolve_judge(spec.judge, records) if spec.judge is not None else None
     items: dict[str, Item] = {}
     for photo in spec.select_photos(samples):
         items[f"photo:{photo.id}"] = Item(f"photo:{photo.id}", "photo", photo=photo)
@@ -107,14 +129,32 @@ def build_plan(spec: ComparisonSpec, samples: SampleSet,
                     provider_name=provider_name_for(record), model=ref.model,
                     item_kind=item.kind, item_id=iid, iteration=iteration,
                     parts=parts[iid], options=options))
-    return Plan(spec, models, providers, items, calls)
+    return Plan(spec, models, providers, items, calls, spec.judge, judge_provider)
+
+
+def _assertion_details(result: AssertionsOutcome) -> list[dict[str, Any]]:
+    def one(r: AssertionResult) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": r.type, "passed": r.passed, "reason": r.reason}
+        if r.score is not None:
+            out["score"] = r.score
+        return out
+
+    return [one(r) for r in result.results]
 
 
 def make_scorer(plan: Plan, samples: SampleSet,
                 thresholds: BucketThresholds = DEFAULT_THRESHOLDS,
-                prices: Mapping[str, ModelPrice] | None = None):
+                prices: Mapping[str, ModelPrice] | None = None, judge: Judge | None = None):
     """Score one answer: photos by tag F1 against the labels (synonyms count), prompts by
-    the fraction of their assertions that pass. Errors score 0 and are failed."""
+    the fraction of their assertions that pass. Errors score 0 and are failed.
+
+    With a ``judge``, the scorer is async and prompt answers that have a reference are also
+    graded by the judge: its verdict is one more assertion (``llm-rubric``, worth the
+    judge's 0–1 score, passing at the spec's ``pass_score``), so the prompt's score is the
+    mean over its assertions and the judge's score alone when there are no others. A judge
+    that fails or gives no readable score leaves the answer scored on its deterministic
+    assertions, and ``details["judge"]`` says why. The judge's call is returned as a
+    fourth element, a side call the runner stores as a usage event with the row."""
     every_tag = TagVocabulary.from_labels([t for p in samples.photos for t in p.tags])
     vocab = {iid: TagVocabulary.from_labels(it.photo.tags).merged(every_tag)
              for iid, it in plan.items.items() if it.photo is not None}
@@ -139,13 +179,33 @@ def make_scorer(plan: Plan, samples: SampleSet,
                                        "extra": list(s.extra)}
             return s.f1, bucket(s.f1, thresholds=thresholds).value, details
         assert item.prompt is not None
+        result = assertions(call, outcome, item.prompt)
+        details = {"assertions": _assertion_details(result)}
+        return result.score, bucket(result.score, thresholds=thresholds).value, details
+
+    def assertions(call: PlannedCall, outcome: Completion, prompt: Prompt) -> AssertionsOutcome:
         u = outcome.usage
         cost = price(call).cost(u.input_tokens, u.output_tokens, u.cached_input_tokens,
                                 images=call.images)
-        result = run_assertions([a.as_dict() for a in item.prompt.assertions], outcome.text,
-                                latency_ms=outcome.duration_ms, cost_usd=cost)
-        details = {"assertions": [{"type": r.type, "passed": r.passed, "reason": r.reason}
-                                  for r in result.results]}
-        return result.score, bucket(result.score, thresholds=thresholds).value, details
+        return run_assertions([a.as_dict() for a in prompt.assertions], outcome.text,
+                              latency_ms=outcome.duration_ms, cost_usd=cost)
 
-    return score
+    if judge is None:
+        return score
+
+    async def judged(call: PlannedCall, outcome: Outcome) -> ScoreResult:
+        item = plan.items[call.item_id]
+        prompt = item.prompt
+        if not isinstance(outcome, Completion) or prompt is None or not prompt.reference:
+            return score(call, outcome)
+        result = assertions(call, outcome, prompt)
+        graded = await judge.grade(outcome.text, reference=prompt.reference,
+                                   question=prompt.text)
+        rubric = rubric_assertion(graded.verdict, judge.pass_score)
+        if rubric is not None:
+            result = result.plus(rubric)
+        details = {"assertions": _assertion_details(result), "judge": graded.details()}
+        return (result.score, bucket(result.score, thresholds=thresholds).value, details,
+                (graded.side_call,))
+
+    return judged

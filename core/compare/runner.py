@@ -21,7 +21,13 @@ which iteration, the parts to send), an adapter per ``model_key``, a scoring cal
 * reports progress (done, total, estimated seconds left from the observed throughput);
 * stops on :meth:`Runner.cancel` (thread-safe): nothing new starts, calls in flight get
   ``cancel_grace_s`` to finish (they are recorded) and are then abandoned (they are not);
-* resumes: calls whose key (model_key, item_id, iteration) is already recorded are skipped.
+* resumes: calls whose key (model_key, item_id, iteration) is already recorded are skipped;
+* awaits the score function, which may make billed calls of its own (the LLM judge) and
+  return them as a fourth element, :class:`~core.warehouse.comparisons.SideCall` objects
+  stored with the call's row. Scoring runs in the worker that made the call, so while a
+  call is being judged its worker takes no new call: model and judge calls together never
+  exceed ``concurrency``. ``in_flight`` (progress, and the scheduler's "may a retry still
+  come back") counts model calls only, which is right because judging never queues work.
 
 A crash (an exception in the scoring or progress callback, or in storage) stops the run: the
 rows finished so far are written, the run is marked ``failed`` and the exception re-raised;
@@ -51,17 +57,19 @@ from core.catalog.pricing import ModelPrice
 from core.compare.record import Recorder, calls_prices
 from core.providers.base import Adapter, CallOptions, Completion, ImagePart, Part
 from core.providers.errors import ProviderError, RateLimited, Timeout, Unavailable, scrub
-from core.warehouse.comparisons import CallKey, ResultRow, utcnow
+from core.warehouse.comparisons import CallKey, ResultRow, SideCall, utcnow
 
 ItemKind = Literal["photo", "prompt"]
 Outcome = Completion | BaseException  # what a call ended with: an answer or the final error
-ScoreResult = tuple[float | None, str | None, Mapping[str, Any] | None]
+# (score, bucket, details) or (score, bucket, details, side calls made while scoring)
+ScoreResult = (tuple[float | None, str | None, Mapping[str, Any] | None]
+               | tuple[float | None, str | None, Mapping[str, Any] | None, Sequence[SideCall]])
 ScoreFn = Callable[["PlannedCall", Outcome], "ScoreResult | Awaitable[ScoreResult] | None"]
 RunStatus = Literal["done", "cancelled", "failed"]
 
 __all__ = [
     "ClientPool", "PlannedCall", "Progress", "RateLimiter", "RetryPolicy", "RunLimits",
-    "RunResult", "Runner", "ScoreFn", "run_calls",
+    "RunResult", "Runner", "ScoreFn", "retry_delay", "run_calls",
 ]
 
 
@@ -103,6 +111,33 @@ class RetryPolicy:
         """Equal-jitter exponential backoff before retry ``n`` (1-based)."""
         cap = min(self.backoff_max_s, self.backoff_base_s * 2 ** max(n - 1, 0))
         return cap / 2 + rng.uniform(0, cap / 2)
+
+
+def retry_delay(policy: RetryPolicy, counts: Any, outcome: object,
+                rng: random.Random) -> tuple[float, float | None] | None:
+    """Whether and when to try a call again after ``outcome``: ``(seconds to wait, seconds
+    to hold the whole provider back or None)``, or None for "do not retry".
+
+    ``counts`` has the ``attempts`` made so far and the ``rate_limited`` / ``transient``
+    retries already granted (this function counts a granted retry). Shared by the runner
+    and the LLM judge so both treat a provider's 429s and outages alike."""
+    if isinstance(outcome, RateLimited):
+        if counts.attempts >= policy.rate_limited_attempts:
+            return None
+        counts.rate_limited += 1
+        if outcome.retry_after is not None:
+            if outcome.retry_after > policy.max_retry_after_s:
+                return None
+            # at least what the provider asked for, plus a little jitter so that the
+            # calls it refused together do not all come back in the same instant
+            return outcome.retry_after * (1 + rng.uniform(0, 0.1)) + 0.001, outcome.retry_after
+        return policy.backoff(counts.rate_limited, rng), None
+    if isinstance(outcome, Unavailable | Timeout):
+        if counts.transient >= policy.transient_retries:
+            return None
+        counts.transient += 1
+        return policy.backoff(counts.transient, rng), None
+    return None
 
 
 @dataclass(frozen=True)
@@ -539,26 +574,13 @@ class Runner:
         await self._finish(pending, outcome, elapsed_ms)
 
     def _retry_delay(self, pending: _Pending, outcome: Outcome, lane: _Lane) -> float | None:
-        policy = self.limits.retry
-        if isinstance(outcome, RateLimited):
-            if pending.attempts >= policy.rate_limited_attempts:
-                return None
-            pending.rate_limited += 1
-            if outcome.retry_after is not None:
-                if outcome.retry_after > policy.max_retry_after_s:
-                    return None
-                # at least what the provider asked for, plus a little jitter so that the
-                # calls it refused together do not all come back in the same instant
-                delay = outcome.retry_after * (1 + self._rng.uniform(0, 0.1)) + 0.001
-                lane.limiter.hold(time.monotonic() + outcome.retry_after)
-                return delay
-            return policy.backoff(pending.rate_limited, self._rng)
-        if isinstance(outcome, Unavailable | Timeout):
-            if pending.transient >= policy.transient_retries:
-                return None
-            pending.transient += 1
-            return policy.backoff(pending.transient, self._rng)
-        return None
+        decided = retry_delay(self.limits.retry, pending, outcome, self._rng)
+        if decided is None:
+            return None
+        delay, hold = decided
+        if hold is not None:
+            lane.limiter.hold(time.monotonic() + hold)
+        return delay
 
     # -- recording ------------------------------------------------------------------------
     async def _finish(self, pending: _Pending, outcome: Outcome, elapsed_ms: float) -> None:
@@ -566,8 +588,10 @@ class Runner:
         scored = self.score(call, outcome)
         if inspect.isawaitable(scored):
             scored = await scored
-        score, bucket, details = scored if scored is not None else (None, None, None)
+        score, bucket, details, *side = scored if scored is not None else (None, None, None)
         row = self._row(pending, outcome, elapsed_ms, score, bucket, details)
+        if side and side[0]:
+            row.side_calls = tuple(side[0])
         self.completed += 1
         if row.status == "error":
             self.errors += 1

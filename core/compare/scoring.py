@@ -376,15 +376,39 @@ class AssertionResult:
     passed: bool
     reason: str
     weight: float = 1.0
+    score: float | None = None  # graded (llm-rubric): 0-1; None: 1 when passed, else 0
+
+    @property
+    def value(self) -> float:
+        """What this assertion adds to the answer's score (before weighting)."""
+        return self.score if self.score is not None else float(self.passed)
 
 
 @dataclass(frozen=True)
 class AssertionsOutcome:
-    """Weighted fraction of assertions passed; ``score`` is None when there were none."""
+    """Weighted mean of the assertions' values (a pass/fail assertion is 1 or 0, a graded
+    one its score), as promptfoo scores a test; ``score`` is None when there were none."""
 
     score: float | None
     passed: bool
     results: tuple[AssertionResult, ...]
+
+    @classmethod
+    def of(cls, results: Iterable[AssertionResult]) -> AssertionsOutcome:
+        """The outcome of these results (weights ≥ 0; all zero: an unweighted mean)."""
+        results = tuple(results)
+        if not results:
+            return cls(None, True, results)
+        total = sum(max(r.weight, 0.0) for r in results)
+        if total <= 0:
+            score = sum(r.value for r in results) / len(results)
+        else:
+            score = sum(max(r.weight, 0.0) * r.value for r in results) / total
+        return cls(score, all(r.passed for r in results), results)
+
+    def plus(self, result: AssertionResult) -> AssertionsOutcome:
+        """This outcome with one more assertion (e.g. the judge's llm-rubric)."""
+        return AssertionsOutcome.of((*self.results, result))
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -542,17 +566,9 @@ def run_assertions(
     cost_usd: float | None = None,
 ) -> AssertionsOutcome:
     """All assertions for one answer; score = weighted fraction passed (weights ≥ 0)."""
-    results = tuple(
+    return AssertionsOutcome.of(
         check_assertion(a, output, latency_ms=latency_ms, cost_usd=cost_usd) for a in assertions
     )
-    total = sum(max(r.weight, 0.0) for r in results)
-    if not results:
-        return AssertionsOutcome(None, True, results)
-    if total <= 0:
-        score = sum(r.passed for r in results) / len(results)
-    else:
-        score = sum(max(r.weight, 0.0) for r in results if r.passed) / total
-    return AssertionsOutcome(score, all(r.passed for r in results), results)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -738,6 +754,20 @@ async def judge_answer(
     except Exception as exc:
         return JudgeVerdict(None, f"judge call failed: {type(exc).__name__}: {exc}")
     return parse_judge_output(reply)
+
+
+LLM_RUBRIC = "llm-rubric"
+
+
+def rubric_assertion(verdict: JudgeVerdict, pass_score: float,
+                     weight: float = 1.0) -> AssertionResult | None:
+    """The judge's verdict as promptfoo's ``llm-rubric`` assertion: its value is the judge's
+    0–1 score and it passes at ``pass_score`` or above. None when the judge gave no score
+    (the answer is then scored on its other assertions only)."""
+    if verdict.score is None:
+        return None
+    score = min(max(float(verdict.score), 0.0), 1.0)
+    return AssertionResult(LLM_RUBRIC, score >= pass_score, verdict.reason, weight, score)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,11 +10,15 @@ providers only ever receive the photos and prompt texts.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
+from core.catalog.catalog import provider_name_for
 from core.compare import jobs
+from core.compare.judge import Judge
 from core.compare.plan import Plan, build_plan, make_scorer
-from core.compare.runner import RetryPolicy, RunLimits
+from core.compare.record import prices_for
+from core.compare.runner import ClientPool, RetryPolicy, RunLimits
 from core.compare.sample_store import SampleStore, resolve_samples
 from core.compare.samples import Problem, SamplePhoto, SampleSet
 from core.compare.spec import ComparisonSpec, parse_spec
@@ -108,13 +112,22 @@ def simulator_knowledge(plan: Plan, samples: SampleSet) -> KnowledgeUpdate:
         "references": references})
 
 
-def _start_job(run_id: str, spec: ComparisonSpec, samples: SampleSet, *, org_id: str,
-               warehouse: Warehouse, providers: ProviderStore, sim_root: str | None,
-               fresh: bool) -> jobs.JobStatus:
-    plan = build_plan(spec, samples, providers.list(org_id))
-    score = make_scorer(plan, samples)
+def run_limits(spec: ComparisonSpec, plan: Plan) -> RunLimits:
+    """The runner's limits for a spec: concurrency, pacing, per-model timeouts, retries."""
+    return RunLimits(concurrency=spec.concurrency,
+                     rpm={pid: rpm for pid, rpm in spec.rate_limits_rpm.items()},
+                     timeouts={k: (ref.timeout_s or spec.timeout_s)
+                               for k, ref in plan.models.items()},
+                     retry=RetryPolicy(transient_retries=spec.retries))
 
-    async def make(clients) -> jobs.RunPlan:
+
+def run_plan(plan: Plan, samples: SampleSet, *, org_id: str, warehouse: Warehouse,
+             providers: ProviderStore, sim_root: str | None = None) -> jobs.PlanFn:
+    """What a job runs for ``plan``: built in the job's thread, every adapter (the judge's
+    too) on the job's pooled client for its provider. Before a run against simulated
+    providers the simulator is taught the items' ground truth."""
+
+    async def make(clients: ClientPool) -> jobs.RunPlan:
         simulated = [r for r in plan.providers.values() if r.simulated]
         root = sim_root
         if simulated:  # only the simulator hears the truth, never a real provider
@@ -122,12 +135,37 @@ def _start_job(run_id: str, spec: ComparisonSpec, samples: SampleSet, *, org_id:
             await teach(clients(simulated[0].id), root, simulator_knowledge(plan, samples))
         adapters = {key: adapter_for(providers, record, clients(record.id), root)
                     for key, record in plan.providers.items()}
-        return jobs.RunPlan(plan.calls, adapters, score)
+        judge = await _judge(plan, clients, org_id=org_id, warehouse=warehouse,
+                             providers=providers, sim_root=root)
+        return jobs.RunPlan(plan.calls, adapters, make_scorer(plan, samples, judge=judge))
 
-    limits = RunLimits(concurrency=spec.concurrency,
-                       rpm={pid: rpm for pid, rpm in spec.rate_limits_rpm.items()},
-                       timeouts={k: (ref.timeout_s or spec.timeout_s)
-                                 for k, ref in plan.models.items()},
-                       retry=RetryPolicy(transient_retries=spec.retries))
-    return jobs.start(run_id, warehouse=warehouse, org_id=org_id, plan=make, limits=limits,
-                      resume=not fresh)
+    return make
+
+
+def _start_job(run_id: str, spec: ComparisonSpec, samples: SampleSet, *, org_id: str,
+               warehouse: Warehouse, providers: ProviderStore, sim_root: str | None,
+               fresh: bool) -> jobs.JobStatus:
+    """Plan against the organization's providers and start (or resume) the run's job;
+    finished calls are skipped, and so is judging them."""
+    plan = build_plan(spec, samples, providers.list(org_id))
+    make = run_plan(plan, samples, org_id=org_id, warehouse=warehouse, providers=providers,
+                    sim_root=sim_root)
+    return jobs.start(run_id, warehouse=warehouse, org_id=org_id, plan=make,
+                      limits=run_limits(spec, plan), resume=not fresh)
+
+
+async def _judge(plan: Plan, clients: ClientPool, *, org_id: str, warehouse: Warehouse,
+                 providers: ProviderStore, sim_root: str | None) -> Judge | None:
+    """The run's judge on the job's pooled client for its provider (None: no judge), priced
+    like the compared models (the organization's override when one is in force), with the
+    run's timeout and retries."""
+    if plan.judge is None or plan.judge_provider is None:
+        return None
+    record, spec = plan.judge_provider, plan.spec
+    name = provider_name_for(record)
+    price = (await asyncio.to_thread(prices_for, [("judge", name, plan.judge.model)],
+                                     wh=warehouse, org_id=org_id))["judge"]
+    return Judge(plan.judge, adapter_for(providers, record, clients(record.id), sim_root),
+                 provider_id=record.id, provider_name=name, price=price,
+                 timeout_s=spec.timeout_s, retry=run_limits(spec, plan).retry,
+                 rpm=spec.rate_limits_rpm.get(record.id))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from core.simulator import truth
+from core.simulator import judge, truth
 from core.simulator.faults import FaultBook, FaultRule
 from core.simulator.profiles import PROFILES, ModelProfile, canonical_provider, template_profile
 
@@ -265,6 +265,12 @@ class Simulator:
         return self.knowledge.photo(sha) or truth.latent_photo(self.seed, sha)
 
     def _answer(self, profile: ModelProfile, ask: Ask, rng: random.Random) -> str:
+        # A judge prompt quotes a known question, so it must be recognised before the
+        # reference lookup below would answer it with that question's reference.
+        graded = judge.parse_judge_request(ask.prompt)
+        if graded is not None:
+            known = self.knowledge.reference_for(graded.question) if graded.question else None
+            return judge.judge_reply(graded, profile.reference_agreement, rng, known)
         if ask.images:
             drawn = [(photo, truth.draw_tags(photo, profile.tag_precision,
                                              profile.tag_recall, rng))

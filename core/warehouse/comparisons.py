@@ -7,6 +7,11 @@ transaction per batch: as a ``comparison_results`` row (output, score, bucket, â
 does, so the Usage page counts benchmark spend and latency with everything else. A batch is
 all-or-nothing: a crash leaves either every row of a batch or none of it.
 
+Scoring may make billed calls of its own (the LLM judge): a result row carries them as
+:class:`SideCall` objects, and each becomes one more ``source='benchmark'`` usage event
+(feature ``comparison_judge`` for the judge) in the same transaction as its row, so it is
+stored exactly when its row is, and never twice.
+
 Every function is scoped by ``org_id``: a run of another organization is invisible (it is
 "not found"), and results can only be added to a run of the same organization.
 """
@@ -31,6 +36,7 @@ RunStatus = Literal["queued", "running", "cancelled", "failed", "done"]
 RUN_STATUSES: tuple[str, ...] = ("queued", "running", "cancelled", "failed", "done")
 TERMINAL_STATUSES = frozenset({"cancelled", "failed", "done"})
 DEFAULT_FEATURE = "comparison"
+JUDGE_FEATURE = "comparison_judge"  # the usage events of a comparison's LLM-judge calls
 CallKey = tuple[str, str, int]  # (model_key, item_id, iteration)
 
 # Provider types whose OpenTelemetry name differs from what canonical_provider() gives.
@@ -50,6 +56,32 @@ def otel_provider_name(provider_name: str) -> str:
 
 class RunNotFound(KeyError):
     """No comparison run with that id in that organization."""
+
+
+@dataclass(frozen=True)
+class SideCall:
+    """A billed model call made to score a result, not one of the compared calls (the LLM
+    judge): stored as a usage event only, with the result row it belongs to.
+
+    Its event id is ``cmp{kind}:{run}:{model_key}:{item}:{iteration}`` (e.g. ``cmpjudge:â€¦``),
+    so each kind may appear once per result row."""
+
+    kind: str  # "judge"
+    feature: str  # usage_events.feature, e.g. JUDGE_FEATURE
+    provider_name: str  # the provider type or its OpenTelemetry name
+    model: str
+    status: str  # ok | error
+    ts: datetime  # naive UTC, when the call finished
+    response_model: str | None = None
+    error_type: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: float | None = None
+    duration_ms: float | None = None
+    ttft_ms: float | None = None
+    finish_reason: str | None = None
 
 
 @dataclass
@@ -84,18 +116,19 @@ class ResultRow:
     response_model: str | None = None
     finish_reason: str | None = None
     attempts: int | None = None
+    side_calls: tuple[SideCall, ...] = ()  # not a column: stored as usage events
 
     @property
     def key(self) -> CallKey:
         return (self.model_key, self.item_id, self.iteration)
 
-    def event_id(self) -> str:
-        """The ``usage_events.request_id`` of this call: deterministic, so a call can never
-        be counted twice, whatever happens to a run."""
-        return f"cmp:{self.run_id}:{self.model_key}:{self.item_id}:{self.iteration}"
+    def event_id(self, kind: str = "") -> str:
+        """The ``usage_events.request_id`` of this call (or of its side call of ``kind``):
+        deterministic, so a call can never be counted twice, whatever happens to a run."""
+        return f"cmp{kind}:{self.run_id}:{self.model_key}:{self.item_id}:{self.iteration}"
 
 
-RESULT_COLUMNS = [f.name for f in fields(ResultRow)]
+RESULT_COLUMNS = [f.name for f in fields(ResultRow) if f.name != "side_calls"]
 
 _RESULT_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("org_id", pa.string()), ("model_key", pa.string()),
@@ -112,6 +145,25 @@ _RESULT_SCHEMA = pa.schema([
     ("event_id", pa.string()), ("otel_provider", pa.string()), ("feature", pa.string()),
 ])
 assert [n for n in _RESULT_SCHEMA.names[: len(RESULT_COLUMNS)]] == RESULT_COLUMNS
+
+_SIDE_SCHEMA = pa.schema([
+    ("request_id", pa.string()), ("ts", pa.timestamp("us")), ("org_id", pa.string()),
+    ("provider_name", pa.string()), ("request_model", pa.string()),
+    ("response_model", pa.string()), ("feature", pa.string()), ("input_tokens", pa.int64()),
+    ("output_tokens", pa.int64()), ("cache_read_input_tokens", pa.int64()),
+    ("reasoning_output_tokens", pa.int64()), ("cost_usd", pa.float64()),
+    ("duration_ms", pa.float64()), ("ttft_ms", pa.float64()), ("status", pa.string()),
+    ("error_type", pa.string()), ("finish_reason", pa.string()),
+])
+
+_EVENTS_FROM_SIDE = """
+    SELECT request_id, ts, org_id, provider_name, request_model, response_model, feature,
+        'benchmark' AS source, input_tokens, output_tokens, cache_read_input_tokens,
+        reasoning_output_tokens, cost_usd, duration_ms, ttft_ms, status,
+        CASE WHEN status = 'error' THEN coalesce(error_type, '_OTHER') END AS error_type,
+        finish_reason, ? AS ingest_id
+    FROM _cmp_side
+"""
 
 _EVENTS_FROM_BATCH = """
     SELECT event_id AS request_id, ts, org_id, otel_provider AS provider_name,
@@ -314,6 +366,30 @@ def _batch_table(rows: Sequence[ResultRow], feature: str) -> pa.Table:
     return pa.table(cols, schema=_RESULT_SCHEMA)
 
 
+def _side_table(rows: Sequence[ResultRow]) -> pa.Table | None:
+    """The side calls of a batch as usage-event columns (None when there are none)."""
+    cols: dict[str, list[Any]] = {name: [] for name in _SIDE_SCHEMA.names}
+    for row in rows:
+        for side in row.side_calls:
+            values = {
+                "request_id": row.event_id(side.kind), "ts": side.ts, "org_id": row.org_id,
+                "provider_name": otel_provider_name(side.provider_name),
+                "request_model": side.model, "response_model": side.response_model,
+                "feature": side.feature, "input_tokens": side.input_tokens,
+                "output_tokens": side.output_tokens,
+                "cache_read_input_tokens": side.cached_input_tokens,
+                "reasoning_output_tokens": side.reasoning_tokens, "cost_usd": side.cost_usd,
+                "duration_ms": side.duration_ms, "ttft_ms": side.ttft_ms,
+                "status": side.status, "error_type": side.error_type,
+                "finish_reason": side.finish_reason,
+            }
+            for name, value in values.items():
+                cols[name].append(value)
+    if not cols["request_id"]:
+        return None
+    return pa.table(cols, schema=_SIDE_SCHEMA)
+
+
 def record_results(
     wh: Warehouse,
     org_id: str,
@@ -327,11 +403,16 @@ def record_results(
     """Store a batch of finished calls, their usage events and rollups in one transaction;
     with ``status`` (the last batch of a run), move the run to it in the same transaction.
 
-    Rows whose call key is already stored are skipped (never counted twice); returns how many
-    rows were added. Every row must belong to ``org_id`` and ``run_id``."""
+    Each row's :class:`SideCall` objects (the judge's call) become usage events with their
+    row, in the same transaction. Rows whose call key is already stored are skipped, side
+    calls and all (never counted twice); returns how many rows were added. Every row must
+    belong to ``org_id`` and ``run_id``."""
     for row in rows:
         if row.org_id != org_id or row.run_id != run_id:
             raise ValueError("every result must belong to the run it is recorded for")
+        kinds = [side.kind for side in row.side_calls]
+        if len(set(kinds)) != len(kinds):
+            raise ValueError("a result may carry at most one side call of each kind")
     if len({r.key for r in rows}) != len(rows):  # the first of repeated keys wins
         seen: set[CallKey] = set()
         rows = [r for r in rows if not (r.key in seen or seen.add(r.key))]
@@ -364,10 +445,15 @@ def _insert_batch(cur: Any, org_id: str, run_id: str, rows: Sequence[ResultRow],
         cols = ", ".join(RESULT_COLUMNS)
         cur.execute(f"INSERT INTO comparison_results ({cols}) SELECT {cols} FROM _cmp_batch")
         events = _EVENTS_FROM_BATCH.replace("?", f"'{batch_id}'")  # our own hex id
+        statuses = {r.status for r in rows}
+        side = _side_table(rows)
+        if side is not None:  # only rows that were stored bring their side calls
+            cur.register("_cmp_side", side)
+            events += " UNION ALL " + _EVENTS_FROM_SIDE.replace("?", f"'{batch_id}'")
+            statuses |= {s.status for r in rows for s in r.side_calls}
         cur.execute(f"INSERT INTO usage_events {events}")
         # the rollups read the batch itself, not usage_events (no scan of the big table);
         # the latency histogram only counts successes, the error counts only errors
-        statuses = {r.status for r in rows}
         usage_hourly, latency_hist, errors_hourly = ROLLUP_SQL
         for sql, needed in ((usage_hourly, True), (latency_hist, "ok" in statuses),
                             (errors_hourly, "error" in statuses)):
@@ -375,6 +461,7 @@ def _insert_batch(cur: Any, org_id: str, run_id: str, rows: Sequence[ResultRow],
                 cur.execute(sql.replace("FROM new_events", f"FROM ({events}) new_events"))
     finally:
         cur.unregister("_cmp_batch")
+        cur.unregister("_cmp_side")
     return len(rows)
 
 

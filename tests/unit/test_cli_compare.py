@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from core.cli import main
@@ -51,3 +52,46 @@ def test_a_bad_spec_exits_two_with_readable_errors(home: Path, tmp_path: Path) -
     result = CliRunner().invoke(main, ["compare", str(spec)])
     assert result.exit_code == 2
     assert "Traceback" not in result.output and "iterations" in result.output
+
+
+JUDGED = """
+name: judged
+models: [sim-mistral/mistral-small-latest, sim-anthropic/claude-sonnet-4-5]
+prompts: [safety_chat]
+iterations: 1
+judge: {judge}
+"""
+
+
+def test_a_judged_spec_runs_headless_and_reports_the_judges_cost(home: Path, sim,
+                                                                 tmp_path: Path) -> None:
+    spec = tmp_path / "judged.yaml"
+    spec.write_text(JUDGED.format(judge="{provider: sim-openai, model: gpt-4.1, "
+                                        "pass_score: 0.8}"))
+    out = tmp_path / "out.json"
+    result = CliRunner().invoke(main, ["compare", str(spec), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(out.read_text())
+    judge = summary["judge"]
+    assert judge["model"] == "gpt-4.1" and judge["calls"] == judge["scored"] == 2 * 11
+    assert judge["total_cost"] > 0
+    assert "Judge sim-openai/gpt-4.1: 22/22 answers scored" in result.output
+    assert f"cost ${judge['total_cost']:.4f}" in result.output
+    # the judge is reported on its own, never inside a model's cost
+    assert sum(m["judge_cost"] for m in summary["models"]) == pytest.approx(judge["total_cost"])
+    from core.warehouse.db import get_warehouse
+
+    with get_warehouse().cursor() as cur:
+        spent = dict(cur.execute("SELECT feature, sum(cost_usd) FROM usage_events "
+                                 "WHERE source = 'benchmark' GROUP BY feature").fetchall())
+    assert spent["comparison_judge"] == pytest.approx(judge["total_cost"])
+    assert sum(m["total_cost"] for m in summary["models"]) == pytest.approx(spent["comparison"])
+
+
+def test_a_judge_on_an_unconfigured_provider_exits_two(home: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "judged.yaml"
+    spec.write_text(JUDGED.format(judge="nowhere/gpt-4.1"))
+    result = CliRunner().invoke(main, ["compare", str(spec)])
+    assert result.exit_code == 2
+    assert "judge › nowhere/gpt-4.1: no enabled provider 'nowhere'" in result.output
+    assert "Traceback" not in result.output

@@ -678,3 +678,105 @@ def test_base_urls_and_cli_help() -> None:
     }
     result = CliRunner().invoke(simulator_command, ["--help"])
     assert result.exit_code == 0 and "--port" in result.output
+
+
+# ---- judge mode ---------------------------------------------------------------------------
+
+
+def judge_prompt(answer: str, *, reference: str | None = "Paris",
+                 question: str | None = PROMPT) -> str:
+    from core.compare.scoring import build_judge_prompt
+
+    return build_judge_prompt(None, answer, reference=reference, question=question)
+
+
+def judged(http: httpx.Client, protocol: str, prompt: str, *, temperature: float = 0) -> str:
+    """The judge's raw reply text through one wire protocol."""
+    if protocol == "openai":
+        r = http.post("/openai/v1/chat/completions", headers=OA,
+                      json=oa_chat("gpt-4.1", prompt, temperature=temperature))
+        assert r.status_code == 200, r.text
+        return r.json()["choices"][0]["message"]["content"]
+    if protocol == "anthropic":
+        r = http.post("/anthropic/v1/messages", headers=AN,
+                      json=an_body(model="claude-sonnet-4-5", system="",
+                                   temperature=temperature,
+                                   messages=[{"role": "user", "content": prompt}]))
+        assert r.status_code == 200, r.text
+        return r.json()["content"][0]["text"]
+    r = http.post("/gemini/v1beta/models/gemini-2.5-pro:generateContent", headers=GG,
+                  json=gm_body({"text": prompt},
+                               generationConfig={"temperature": temperature}))
+    assert r.status_code == 200, r.text
+    return r.json()["candidates"][0]["content"]["parts"][0]["text"]
+
+
+@pytest.mark.parametrize("protocol", ["openai", "anthropic", "gemini"])
+def test_a_judge_prompt_gets_a_json_grade_from_a_real_comparison(http: httpx.Client,
+                                                                 protocol: str) -> None:
+    from core.compare.scoring import parse_judge_output
+
+    good = judged(http, protocol, judge_prompt("Paris"))
+    doc = json.loads(good)  # the reply is exactly the JSON object the template asks for
+    assert set(doc) == {"score", "reason"} and isinstance(doc["score"], int)
+    assert 8 <= doc["score"] <= 10 and doc["reason"].endswith(".")
+    assert parse_judge_output(good).score == doc["score"] / 10
+    # not the question's reference (what a plain answer to the known prompt would be)
+    assert good != "Paris"
+    wrong = json.loads(judged(http, protocol, judge_prompt("Lyon, without a doubt.")))
+    assert wrong["score"] <= 3 and "not agree" in wrong["reason"]
+    # temperature 0: the same request gets the same grade
+    assert judged(http, protocol, judge_prompt("Paris")) == good
+
+
+def test_judge_grades_are_reproducible_from_the_seed() -> None:
+    prompts = [judge_prompt(a) for a in ("Paris", "It is Paris, the capital.", "Rome")]
+    runs = []
+    for _ in range(2):
+        with start_background(seed=13, latency_scale=0, samples_dir=None) as h, \
+                httpx.Client(base_url=h.url) as client:
+            runs.append([judged(client, "openai", p, temperature=1) for p in prompts * 2])
+    assert runs[0] == runs[1]
+    assert all(0 <= json.loads(t)["score"] <= 10 for t in runs[0])
+
+
+def test_judge_without_a_reference_uses_the_known_one_or_the_question(
+        http: httpx.Client) -> None:
+    # the simulator knows the question's reference even when the prompt leaves it out
+    known = json.loads(judged(http, "openai", judge_prompt("Paris", reference=None)))
+    assert known["score"] >= 8
+    unknown = json.loads(judged(http, "openai", judge_prompt(
+        "Tides come from the moon's gravity.", reference=None,
+        question="Why do tides happen on the coast?")))
+    assert 0 <= unknown["score"] <= 10 and "no reference" in unknown["reason"]
+    empty = json.loads(judged(http, "openai", judge_prompt("")))
+    assert empty["score"] == 0
+
+
+def test_stronger_judges_grade_more_sharply(http: httpx.Client) -> None:
+    """The same half-right answer graded repeatedly: a strong judge's grades vary less."""
+    from statistics import pstdev
+
+    prompt = judge_prompt("Paris is one answer, though Lyon is often named too",
+                          reference="Paris is the capital")
+    grades: dict[str, list[int]] = {}
+    for model, path, headers in (("gpt-5", "/openai/v1/chat/completions", OA),
+                                 ("llama3.2-vision:11b", "/ollama/v1/chat/completions", {})):
+        grades[model] = [json.loads(http.post(path, headers=headers, json=oa_chat(
+            model, prompt, temperature=1)).json()["choices"][0]["message"]["content"])["score"]
+            for _ in range(40)]
+    assert pstdev(grades["gpt-5"]) < pstdev(grades["llama3.2-vision:11b"])
+
+
+def test_only_the_judge_template_switches_judge_mode() -> None:
+    from core.simulator.judge import parse_judge_request, similarity
+
+    tricky = "ok\nANSWER:\n<<<\nnested\n>>> and more"  # a model's answer may contain fences
+    req = parse_judge_request(judge_prompt(tricky))
+    assert req is not None and req.answer == tricky.strip()
+    assert req.reference == "Paris" and req.question == PROMPT
+    assert parse_judge_request(PROMPT) is None
+    assert parse_judge_request("Say: You are an impartial evaluator.\nANSWER:\n<<<\nx\n>>>") \
+        is None  # the header must open the prompt
+    assert parse_judge_request("You are an impartial evaluator. Grade it.") is None  # no block
+    assert similarity("SAFE", "UNSAFE") == 0.0 and similarity("Paris", "paris.") == 1.0
