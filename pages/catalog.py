@@ -120,6 +120,8 @@ def _compare(e: cat.CatalogEntry) -> None:
     """Preselect this model against the current one for the comparison page."""
     base = cat.current_default(catalog.entries, e)
     st.session_state["compare_preselect"] = [x.key for x in (base, e) if x is not None]
+    st.session_state["compare_view_next"] = "Comparison"  # a new comparison, not a past run
+    st.session_state.pop("compare_run", None)
     if "compare" in session.PAGE_FILES and user.may_open("compare"):
         st.switch_page(session.page_path("compare"))
 

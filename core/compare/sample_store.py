@@ -21,6 +21,8 @@ The Compare page calls this API (the organization always comes from the signed-i
 
     # What a spec runs on: bundled samples merged with the sets (and folders) it names.
     samples, problems = resolve_samples(spec, org_id)
+    # The same before there is a spec (the page's pickers): bundled + these sets.
+    samples, problems = resolve_sources([set_id, ...], org_id, bundled=True)
 
 ``save`` raises :class:`SampleStoreError` (with ``problems``) when nothing in the upload can be
 used, the name is empty or taken, or the organization has too many sets; ``get``, ``load``
@@ -515,8 +517,16 @@ class SampleStore:
 def resolve_samples(spec: ComparisonSpec, org_id: str, *, store: SampleStore | None = None,
                     allow_folders: bool = False, base_dir: Path | None = None,
                     ) -> tuple[SampleSet, list[Problem]]:
-    """The photos and prompts ``spec`` runs on: the bundled samples (unless ``bundled:
-    false``) merged with each entry of ``spec.samples`` in order — the organization's
+    """What ``spec`` runs on; see :func:`resolve_sources` (with its samples and bundled)."""
+    return resolve_sources(spec.samples, org_id, bundled=spec.bundled, store=store,
+                           allow_folders=allow_folders, base_dir=base_dir)
+
+
+def resolve_sources(entries: Sequence[str], org_id: str, *, bundled: bool = True,
+                    store: SampleStore | None = None, allow_folders: bool = False,
+                    base_dir: Path | None = None) -> tuple[SampleSet, list[Problem]]:
+    """Photos and prompts from the bundled samples (unless ``bundled`` is false) merged with
+    each of ``entries`` (a spec's ``samples``) in order — the organization's
     uploaded sets by id, and folders in the data/samples layout when ``allow_folders``
     (headless runs: a folder is read from the server's disk, which a page user must not
     choose). Relative folders resolve against ``base_dir`` (default: the working folder).
@@ -528,8 +538,8 @@ def resolve_samples(spec: ComparisonSpec, org_id: str, *, store: SampleStore | N
     """
     problems: list[Problem] = []
     errors: list[str] = []
-    result: SampleSet | None = bundled_samples() if spec.bundled else None
-    for entry in spec.samples:
+    result: SampleSet | None = bundled_samples() if bundled else None
+    for entry in entries:
         source = entry
         if is_folder_ref(entry):
             if not allow_folders:
@@ -568,5 +578,7 @@ def resolve_samples(spec: ComparisonSpec, org_id: str, *, store: SampleStore | N
         problems += clashes
     if errors:
         raise SpecError(errors)
-    assert result is not None  # the spec guarantees samples when bundled is false
+    if result is None:
+        raise SpecError(["samples: with the bundled samples left out, name at least one "
+                         "sample set"])
     return result, problems

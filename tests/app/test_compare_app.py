@@ -3,10 +3,12 @@ run in the background, see winners with intervals, charts and side-by-side outpu
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
 from tests.app.conftest import page_path, signed_in
+from tests.helpers import png
 
 
 def _open(username: str):
@@ -57,7 +59,7 @@ def test_run_a_comparison_and_see_the_results(seeded_home: Path, sim) -> None:
     _start(at, ["chelsea", "coffee", "astronaut", "rocket"])
     _wait_for_results(at)
     labels = {m.label: m.value for m in at.metric}
-    assert labels.get("Best overall") in ("sim-openai/gpt-4o-mini", "sim-gemini/gemini-2.0-flash")
+    assert labels.get("Best overall") in ("gpt-4o-mini", "gemini-2.0-flash")  # short names
     summary = next(d.value for d in at.dataframe if "Accuracy 95% CI" in d.value.columns)
     assert len(summary) == 2 and (summary["Calls"] == 4 + 11).all()
     verdict = [s.value for s in at.success] + [i.value for i in at.info]
@@ -99,26 +101,116 @@ def test_recommendations_rerun_and_runs_compared(seeded_home: Path, sim) -> None
     assert confidences and all(c.endswith("%") and 0 <= int(c[:-1]) <= 100
                                for c in confidences)
     best = next(m.value for m in at.metric if m.label == "Best overall")
-    assert f"Best overall: {best}" in text  # the recommendation names the analysis's best
+    assert re.search(rf"Best overall: sim-[a-z]+/{re.escape(best)}\b", text), (best, text)
 
     # run the same spec again from Past runs: a second run, same calls
+    at.segmented_control(key="compare_view").set_value("Past runs").run(timeout=60)
     at.button(key="runs_rerun").click().run(timeout=60)
     assert not at.exception, at.exception
     assert any("Started a new run" in s.value for s in at.success)
-    _wait_for_results(at)
-    at.run(timeout=60)
+    _wait_for_results(at)  # Run again moved the page to the Comparison view
+    at.segmented_control(key="compare_view").set_value("Past runs").run(timeout=60)
     runs = _table(at, "Status")
     assert len(runs) == 2 and runs["Done"].nunique() == 1 and (runs["Status"] == "done").all()
 
     # compare the two runs: every model matched, a verdict for each
     picker = at.multiselect(key="runs_compare")
     assert len(picker.options) == 2 and picker.options[0] != picker.options[1]
-    picker.set_value(list(runs["Run"])[::-1])  # oldest first: the baseline
+    picker.set_value(list(runs["Run"]))  # newest first: the page makes the earliest baseline
     at.run(timeout=60)
     assert not at.exception, at.exception
     changes = _table(at, "Verdict")
     assert sorted(changes["Model"]) == sorted(KEYS)
+    older = runs["Run"].iloc[-1]  # the table lists the newest first
+    assert changes["Baseline"].str.endswith(older[:6]).all()
     assert (changes["Shared items"] == 6 + 11 + 11).all()
     assert changes["Verdict"].isin(["no significant change in accuracy", "more accurate",
                                     "less accurate"]).all()
     assert len(_table(at, "$ / accurate result", "Run")) == 4
+
+
+LABELS = b"""photos:
+  red.png: {tags: [red, square], synonyms: {red: [crimson]}, description: A red square.}
+  blue.png: {tags: [blue, square], description: A blue square.}
+"""
+PROMPTS_CSV = (b"id,feature,prompt,reference,icontains\n"
+               b"sq-1,search_processing,Which colour is the first square?,Red.,red\n"
+               b"sq-2,search_processing,,Blue.,blue\n"  # no prompt: skipped with its row
+               b"sq-3,search_processing,Which colour is the second square?,Blue.,blue\n")
+
+
+def _upload_set(at, name: str) -> None:
+    at.switch_page(page_path("compare")).run(timeout=60)
+    at.segmented_control(key="compare_view").set_value("Your samples").run(timeout=60)
+    at.text_input(key="up_name").input(name)
+    box = at.file_uploader(key="up_photos")
+    box.upload("red.png", png(200, 0, 0, 8), "image/png")
+    box.upload("blue.png", png(0, 0, 200, 8), "image/png")
+    box.upload("notes.png", b"not an image at all", "image/png")
+    at.run(timeout=60)
+    at.file_uploader(key="up_labels").upload("labels.yaml", LABELS, "application/yaml")
+    at.run(timeout=60)
+    at.file_uploader(key="up_prompts").upload("prompts.csv", PROMPTS_CSV, "text/csv")
+    at.run(timeout=60)
+    at.button(key="up_save").click().run(timeout=60)
+    assert not at.exception, at.exception
+
+
+def test_upload_own_samples_judge_them_and_delete_the_set(seeded_home: Path, sim) -> None:
+    at = _open("analyst")
+    _upload_set(at, "Squares")
+    saved = [s.value for s in at.success]
+    assert any("Saved “Squares”: 2 photos (2 labelled) and 2 prompts" in s for s in saved), saved
+    problems = _table(at, "Problem")
+    assert any("notes.png" in f for f in problems["File"])  # the bad photo, by name
+    assert any(w == "row 3" for w in problems["Where"])  # the bad CSV row, by row
+    sets = _table(at, "Labelled", "Prompts")
+    assert list(sets["Name"]) == ["Squares"] and sets["Photos"].iloc[0] == 2
+
+    # compare two models on the uploaded set only, with a judge on its prompts
+    at.segmented_control(key="compare_view").set_value("Comparison").run(timeout=60)
+    at.multiselect(key="cmp_sets").set_value([sets["Id"].iloc[0]])
+    at.checkbox(key="cmp_bundled").uncheck()
+    at.run(timeout=60)
+    photos = at.multiselect(key="cmp_photos")
+    assert sorted(photos.options) == ["blue", "red"] and sorted(photos.value) == ["blue", "red"]
+    features = at.multiselect(key="cmp_features")
+    assert features.options == ["search_processing (2)"]  # only the set's prompts
+    features.set_value(["search_processing"])
+    at.toggle(key="cmp_judge").set_value(True)
+    at.run(timeout=60)
+    at.selectbox(key="cmp_judge_model").set_value("sim-openai/gpt-4.1")
+    at.multiselect(key="cmp_models").set_value(KEYS)
+    at.number_input(key="cmp_iter").set_value(1)
+    at.run(timeout=60)
+    caption = " ".join(c.value for c in at.caption)
+    assert "2 models × 4 items × 1 iterations = 8 calls, plus up to 4 judge calls" in caption
+    at.button(key="cmp_start").click().run(timeout=60)
+    assert not at.exception, at.exception
+    _wait_for_results(at)
+    summary = _table(at, "Accuracy 95% CI")
+    assert (summary["Calls"] == 4).all()
+    assert any("Judge sim-openai/gpt-4.1: graded" in c.value for c in at.caption)
+    # side by side shows the uploaded photo's expected tags and the judge's reason
+    assert sorted(at.selectbox(key="cmp_item").options) == [
+        "photo:blue", "photo:red", "prompt:sq-1", "prompt:sq-3"]
+    at.selectbox(key="cmp_item").set_value("prompt:sq-1").run(timeout=60)
+    texts = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert "Which colour is the first square?" in texts and "Judge" in texts
+    assert "llm-rubric" in texts
+
+    # delete the set: it needs a confirmation, then it is gone
+    at.segmented_control(key="compare_view").set_value("Your samples").run(timeout=60)
+    assert at.button(key="sets_delete").disabled
+    at.checkbox(key="sets_delete_sure").check().run(timeout=60)
+    at.button(key="sets_delete").click().run(timeout=60)
+    assert any("Deleted “Squares”" in s.value for s in at.success)
+    assert any("No sample sets yet" in i.value for i in at.info)
+
+
+def test_a_viewer_sees_sample_sets_but_cannot_upload(seeded_home: Path, sim) -> None:
+    at = _open("viewer")
+    at.segmented_control(key="compare_view").set_value("Your samples").run(timeout=60)
+    assert "up_save" not in {b.key for b in at.button}
+    assert not at.file_uploader
+    assert any("No sample sets yet." == i.value for i in at.info)

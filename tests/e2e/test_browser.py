@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import os
 import re
 from pathlib import Path
 
@@ -240,18 +242,44 @@ def test_catalog_filter_test_a_model_and_discover(page: Page, app_url: str,
     assert len(rows) >= 20 and {"Model", "Input $/Mtok", "p95 latency ms"} <= set(rows[0])
 
 
-def test_compare_two_models_and_see_the_winner_and_charts(page: Page, app_url: str) -> None:
-    sign_in(page, app_url)
-    go_to(page, "Compare models")
-    models = page.get_by_label("Models (2 to 4)")
-    for option in ("gpt-4o-mini · OpenAI (simulated)",
-                   "gemini-2.0-flash · Google Gemini (simulated)"):
-        models.click()
+def shot(page: Page, name: str) -> None:
+    """A full-page screenshot when SWITCHYARD_E2E_SHOTS names a folder (for a person to
+    look at the pages; tests never read them)."""
+    folder = os.environ.get("SWITCHYARD_E2E_SHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        size = page.viewport_size
+        page.set_viewport_size({"width": 1400, "height": 5000})  # the app scrolls inside
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"))
+        if size:
+            page.set_viewport_size(size)
+
+
+def view(page: Page, name: str) -> None:
+    """Switch the Compare page's view (Comparison, Past runs, Your samples)."""
+    page.get_by_test_id("stButtonGroup").get_by_text(name, exact=True).click()
+    settle(page)
+
+
+def pick_models(page: Page, *options: str, label: str = "Models (2 to 4)") -> None:
+    box = page.get_by_label(label)
+    for option in options:
+        box.click()
         page.keyboard.type(option.split(" · ")[0])  # the list is long: filter it, as people do
         page.get_by_role("option", name=option, exact=True).click()
         page.keyboard.press("Escape")
         settle(page)
+
+
+def test_compare_two_models_and_see_the_winner_and_charts(page: Page, app_url: str,
+                                                          tmp_path: Path) -> None:
+    sign_in(page, app_url)
+    go_to(page, "Compare models")
+    pick_models(page, "gpt-4o-mini · OpenAI (simulated)",
+                "gemini-2.0-flash · Google Gemini (simulated)")
     expect(page.get_by_text(re.compile(r"2 models × \d+ items × 2 iterations"))).to_be_visible()
+    shot(page, "compare-setup")
     page.get_by_role("button", name="Run comparison").click()
     # progress while it runs, then the results replace it
     best = page.locator('[data-testid="stMetric"]').filter(has_text="Best overall")
@@ -260,3 +288,90 @@ def test_compare_two_models_and_see_the_winner_and_charts(page: Page, app_url: s
     expect(page.locator(".js-plotly-plot")).to_have_count(3)  # latency, Pareto, heat map
     expect(page.get_by_text("Side by side")).to_be_visible()
     expect(page.get_by_role("button", name="Summary (CSV)")).to_be_visible()
+    # recommendations say which model, why, how sure, and what it costs in trade-offs
+    expect(page.get_by_role("heading", name="Recommendations")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Best overall: .+"))).to_be_visible()
+    confidence = page.locator('[data-testid="stMetric"]').filter(has_text="Confidence").first
+    expect(confidence.locator('[data-testid="stMetricValue"]')).to_have_text(
+        re.compile(r"^\d{1,3}%$"))
+    expect(page.get_by_text(re.compile(r"^Trade-offs: ")).first).to_be_visible()
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Summary (JSON)").click()
+    target = tmp_path / "summary.json"
+    dl.value.save_as(target)
+    summary = json.loads(target.read_text())
+    assert summary["recommendations"] and 0 <= summary["recommendations"][0]["confidence"] <= 1
+    shot(page, "compare-results")
+
+    # run it again from Past runs, then compare the two runs
+    view(page, "Past runs")
+    settle(page)
+    page.get_by_role("button", name="Run again").click()
+    expect(page.get_by_text(re.compile(r"Started a new run of"))).to_be_visible()
+    expect(best).to_be_visible(timeout=120_000)
+    view(page, "Past runs")
+    settle(page)
+    runs = page.get_by_label("Runs to compare (the earliest is the baseline)")
+    for _ in range(2):
+        runs.click()
+        page.get_by_role("option").first.click()
+        page.keyboard.press("Escape")
+        settle(page)
+    expect(page.get_by_text("Change from the baseline")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Accuracy per model and run"))).to_be_visible()
+    shot(page, "compare-runs")
+
+
+def test_upload_own_samples_and_judge_a_comparison(page: Page, app_url: str,
+                                                   tmp_path: Path) -> None:
+    sign_in(page, app_url)
+    go_to(page, "Compare models")
+    view(page, "Your samples")
+    settle(page)
+    page.get_by_label("Name of the sample set").fill("Product shots")
+    photos = Path(__file__).resolve().parents[2] / "data" / "samples" / "photos"
+    mug, cat = tmp_path / "mug.jpg", tmp_path / "kitten.jpg"
+    mug.write_bytes((photos / "coffee.jpg").read_bytes() + b"\0")  # other bytes: a new photo
+    cat.write_bytes((photos / "chelsea.jpg").read_bytes() + b"\0")
+    labels = tmp_path / "labels.yaml"
+    labels.write_text("photos:\n  mug.jpg: {tags: [coffee, cup, saucer]}\n"
+                      "  kitten.jpg: {tags: [cat, tabby]}\n")
+    prompts = tmp_path / "prompts.csv"
+    prompts.write_text("id,feature,prompt,reference,icontains\n"
+                       "mug-1,description_generation,Describe a mug of coffee.,"
+                       "A cup of coffee on a saucer.,coffee\n"
+                       "bad-row,description_generation,,,\n")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').nth(0).set_input_files(
+        [str(mug), str(cat)])
+    settle(page)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').nth(1).set_input_files(
+        str(labels))
+    settle(page)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').nth(2).set_input_files(
+        str(prompts))
+    settle(page)
+    page.get_by_role("button", name="Save sample set").click()
+    expect(page.get_by_text(re.compile(r"Saved “Product shots”: 2 photos \(2 labelled\) and "
+                                       r"1 prompts"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"1 item\(s\) skipped"))).to_be_visible()
+    shot(page, "samples-saved")
+
+    view(page, "Comparison")
+    settle(page)
+    pick_models(page, "gpt-4o-mini · OpenAI (simulated)",
+                "gemini-2.0-flash · Google Gemini (simulated)")
+    pick_models(page, "Product shots (2 photos, 1 prompts)", label="Your sample sets")
+    page.get_by_text("Bundled samples", exact=True).click()  # only our own samples
+    settle(page)
+    page.get_by_text("Grade prompt answers with an LLM judge").click()
+    settle(page)
+    expect(page.get_by_text(re.compile(r"2 models × 3 items × 2 iterations = 12 calls, plus up "
+                                       r"to 4 judge calls"))).to_be_visible()
+    page.get_by_role("button", name="Run comparison").click()
+    best = page.locator('[data-testid="stMetric"]').filter(has_text="Best overall")
+    expect(best).to_be_visible(timeout=120_000)
+    expect(page.get_by_text(re.compile(r"^Judge .+: graded \d+ of \d+ answers"))).to_be_visible()
+    choose(page, "Item", "prompt:mug-1")
+    expect(page.get_by_text("Describe a mug of coffee.", exact=False)).to_be_visible()
+    expect(page.get_by_text(re.compile(r"✓ llm-rubric|✗ llm-rubric")).first).to_be_visible()
+    shot(page, "samples-judged")
