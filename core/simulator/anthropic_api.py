@@ -22,6 +22,7 @@ from core.simulator.common import (
     malformed_response,
     pause,
     read_json,
+    since_arrival,
     sse,
     stream_response,
 )
@@ -278,7 +279,7 @@ def routes(sim: Simulator, provider: str = "anthropic") -> list[Route]:
         call = sim.start_call(provider, profile, ask)
         rid = call.ident("req_011C", 20)
         if call.kind in ("error", "rate_limit"):
-            await pause(call.ttft_s)
+            await pause(call.ttft_s - since_arrival())
             return _failure(call, rid)
         mid = call.ident("msg_01", 22)
         headers = {"request-id": rid, "anthropic-organization-id": "org-simulator"}
@@ -322,7 +323,7 @@ def routes(sim: Simulator, provider: str = "anthropic") -> list[Route]:
             return reject(r, request_id())
         call = sim.start_meta(provider, route)
         if call.kind in ("error", "rate_limit"):
-            await pause(call.ttft_s)
+            await pause(call.ttft_s - since_arrival())
             return _failure(call, request_id())
         early = await before_body(request, call, sim.hang_s, lambda s, m: error(s, m))
         return call if early is None else early

@@ -3,6 +3,8 @@ admin endpoints that set faults and teach ground truth at run time."""
 
 from __future__ import annotations
 
+import time
+
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -11,7 +13,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.simulator import anthropic_api, gemini_api, ollama_api, openai_api, vision_api
-from core.simulator.common import is_loopback, json_response, read_json
+from core.simulator.common import ARRIVED, is_loopback, json_response, read_json
 from core.simulator.engine import Simulator
 from core.simulator.faults import FaultRule
 from core.simulator.knowledge import KnowledgeUpdate
@@ -32,6 +34,8 @@ class _Stats:
         self.app, self.sim = app, sim
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            ARRIVED.set(time.monotonic())  # planned latencies count from here
         if scope["type"] != "http" or scope["path"].startswith("/_admin"):
             await self.app(scope, receive, send)
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextvars
 import json
 import re
 import time
@@ -95,6 +96,19 @@ def chunk_text(text: str, words_per_chunk: int = 2) -> list[str]:
     return chunks
 
 
+# When the current request reached the app (set by the app's middleware). A call's planned
+# latency counts from then, so the simulator's own work (reading a large image body,
+# building the answer) is part of it, as a provider's is: a "fixed 100 ms" call takes 100 ms
+# at the server, not 100 ms plus however long parsing took.
+ARRIVED: contextvars.ContextVar[float | None] = contextvars.ContextVar("arrived", default=None)
+
+
+def since_arrival() -> float:
+    """Seconds since the current request arrived (0 outside a request)."""
+    arrived = ARRIVED.get()
+    return 0.0 if arrived is None else max(time.monotonic() - arrived, 0.0)
+
+
 async def pause(seconds: float) -> None:
     if seconds > 0:
         await asyncio.sleep(seconds)
@@ -118,7 +132,7 @@ async def before_body(request: Request, call: Call, hang_s: float,
         if await hang(request, hang_s):
             return Response(status_code=499)  # nobody is listening any more
         return render_error(504, "The request timed out before the model answered.")
-    await pause(call.ttft_s + call.gen_s)
+    await pause(call.ttft_s + call.gen_s - since_arrival())
     return None
 
 
@@ -138,7 +152,7 @@ async def paced(frames: Frames, call: Call, hang_s: float) -> AsyncIterator[byte
     malformed answer cuts one frame in half and ends the stream there."""
     for frame in frames.head:
         yield frame
-    await pause(call.ttft_s)
+    await pause(call.ttft_s - since_arrival())
     n = len(frames.content)
     gap = call.gen_s / n if n else call.gen_s
     broken = n // 2 if n else -1

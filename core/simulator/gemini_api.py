@@ -24,6 +24,7 @@ from core.simulator.common import (
     paced,
     pause,
     read_json,
+    since_arrival,
     stream_response,
 )
 from core.simulator.engine import Ask, Call, Simulator, estimate_tokens
@@ -259,7 +260,7 @@ def routes(sim: Simulator, provider: str = "gemini") -> list[Route]:
             return _reject(r)
         call = sim.start_meta(provider, "models")
         if call.kind in ("error", "rate_limit"):
-            await pause(call.ttft_s)
+            await pause(call.ttft_s - since_arrival())
             return failure(call)
         early = await before_body(request, call, sim.hang_s, google_error)
         if early is not None:
@@ -307,7 +308,7 @@ def routes(sim: Simulator, provider: str = "gemini") -> list[Route]:
                 + len(ask.images) * profile.images_cost})
         call = sim.start_call(provider, profile, ask)
         if call.kind in ("error", "rate_limit"):
-            await pause(call.ttft_s)
+            await pause(call.ttft_s - since_arrival())
             return failure(call)
         rid = call.ident("", 23, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
         if method == "streamGenerateContent":

@@ -23,6 +23,7 @@ from core.simulator.common import (
     malformed_response,
     pause,
     read_json,
+    since_arrival,
     stream_response,
 )
 from core.simulator.engine import Ask, Call, Simulator
@@ -141,7 +142,7 @@ def routes(sim: Simulator, provider: str = "ollama") -> list[Route]:
             return error(r.status, r.message)
         call = sim.start_call(provider, profile, ask)
         if call.kind in ("error", "rate_limit"):
-            await pause(call.ttft_s)
+            await pause(call.ttft_s - since_arrival())
             return _failure(call)
         if stream:
             return stream_response(_frames(call, ask.model), call, sim.hang_s,
@@ -155,7 +156,7 @@ def routes(sim: Simulator, provider: str = "ollama") -> list[Route]:
     async def tags(request: Request) -> Response:
         call = sim.start_meta(provider, "tags")
         if call.kind in ("error", "rate_limit"):
-            await pause(call.ttft_s)
+            await pause(call.ttft_s - since_arrival())
             return _failure(call)
         early = await before_body(request, call, sim.hang_s, error)
         if early is not None:

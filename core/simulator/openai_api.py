@@ -20,6 +20,7 @@ from core.simulator.common import (
     malformed_response,
     pause,
     read_json,
+    since_arrival,
     sse,
     stream_response,
 )
@@ -315,7 +316,7 @@ def routes(sim: Simulator, prefix: str, provider: str, require_auth: bool = True
         headers = {"x-request-id": rid, "openai-version": "2020-10-01",
                    "openai-processing-ms": str(int(call.modelled_ttft_ms + call.modelled_gen_ms))}
         if call.kind in ("error", "rate_limit"):
-            await pause(call.ttft_s)
+            await pause(call.ttft_s - since_arrival())
             response = _failure(call, profile.id)
             response.headers.update({"x-request-id": rid})
             return response
@@ -347,7 +348,7 @@ def routes(sim: Simulator, prefix: str, provider: str, require_auth: bool = True
             return _reject_response(r)
         call = sim.start_meta(provider, route)
         if call.kind in ("error", "rate_limit"):
-            await pause(call.ttft_s)
+            await pause(call.ttft_s - since_arrival())
             return _failure(call, "models")
         early = await before_body(request, call, sim.hang_s,
                                   lambda s, m: error(s, m, kind="server_error"))

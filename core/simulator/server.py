@@ -46,9 +46,11 @@ class SimulatorHandle:
 
 
 def _config(sim: Simulator, port: int) -> uvicorn.Config:
+    # uvloop and httptools (uvicorn's "standard" extras) when installed: the simulator then
+    # spends a fraction of the time per request, so a benchmark measures the client, not it.
     return uvicorn.Config(sim.app, host=HOST, port=port, log_level="warning",
                           access_log=False, lifespan="off", timeout_graceful_shutdown=1,
-                          timeout_keep_alive=30)
+                          timeout_keep_alive=30, loop="auto", http="auto")
 
 
 def start_background(port: int = 0, *, ready_timeout: float = 10.0,

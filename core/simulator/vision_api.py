@@ -17,6 +17,7 @@ from core.simulator.common import (
     malformed_response,
     pause,
     read_json,
+    since_arrival,
 )
 from core.simulator.engine import Simulator
 from core.simulator.gemini_api import check_google_key, failure, google_error
@@ -58,7 +59,7 @@ def routes(sim: Simulator, provider: str = "gcp_vision") -> list[Route]:
                   if isinstance(image, bytes | str)]
         call = sim.start_tagging(provider, profile, images)
         if call.kind in ("error", "rate_limit"):
-            await pause(call.ttft_s)
+            await pause(call.ttft_s - since_arrival())
             return failure(call)
         early = await before_body(request, call, sim.hang_s, google_error)
         if early is not None:
