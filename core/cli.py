@@ -793,7 +793,8 @@ def compare_command(spec_path: Path, out: Path | None, org_id: str) -> None:
                f" · fastest: {result.fastest} · most accurate: {result.most_accurate}")
     click.echo(result.winner_message)
     for rec in result.recommendations:
-        click.echo(f"Recommended ({rec.kind}, confidence {rec.confidence:.0%}): {rec.reason}")
+        click.echo(f"Recommended: {rec.model} ({rec.kind}, confidence {rec.confidence:.0%}). "
+                   f"{rec.reason}")
         for t in rec.tradeoffs:
             click.echo(f"    trade-off: {t}")
     if out is not None:

@@ -303,7 +303,8 @@ def recommend(results: pd.DataFrame, spec: ComparisonSpec, *, best_overall: str 
     share = _best_share(t, weights, n_resamples, seed)
     ctype = spec.comparison_type
     about = TYPE_DESCRIPTIONS[ctype].rstrip(".")
-    reason = (f"Best overall for a {ctype} comparison ({about[0].lower()}{about[1:]}): "
+    article = "an" if ctype[0] in "aeiou" else "a"
+    reason = (f"Best overall for {article} {ctype} comparison ({about[0].lower()}{about[1:]}): "
               f"{_strengths(full, b)}.")
     if accuracy_winner == best_overall:
         reason += " Its accuracy lead is significant."

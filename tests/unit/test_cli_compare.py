@@ -38,6 +38,12 @@ def test_a_passing_spec_exits_zero_with_a_summary(home: Path, sim, tmp_path: Pat
     calls = 2 * 2 * (6 + 11)
     assert sum(m["calls"] for m in summary["models"]) == calls
     assert all(0 <= (m["accuracy"] or 0) <= 1 for m in summary["models"])
+    # recommendations: the model, why and how sure, in the output and the JSON
+    recs = summary["recommendations"]
+    assert recs and recs[0]["kind"] == "best overall"
+    assert recs[0]["model"] == summary["best_overall"]
+    assert all(0 <= r["confidence"] <= 1 and r["reason"] and r["tradeoffs"] for r in recs)
+    assert f"Recommended: {recs[0]['model']} (best overall, confidence " in output
 
 
 def test_a_failed_threshold_exits_one(home: Path, sim, tmp_path: Path) -> None:
