@@ -6,9 +6,11 @@ testable without a browser, while every page can repeat the role check in one li
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from core.auth import AccessDenied, User, UserError, UserStore
 from core.domain import DEMO_ORG, Role
@@ -126,12 +128,21 @@ def _first_admin_form(store: UserStore) -> None:
         st.rerun()
 
 
+def _no_navigation() -> None:
+    """Before anyone is signed in, declare a navigation of one hidden page. Without any
+    ``st.navigation`` call Streamlit falls back to listing the ``pages/`` folder in the
+    sidebar (and serving its files by URL) on the sign-in and first-run screens."""
+    st.navigation([st.Page(lambda: None, title="Sign in", url_path="sign-in", default=True)],
+                  position="hidden")
+
+
 def sign_in() -> tuple[User, object]:
     """Show first-run setup or the login form until someone is signed in; then return them."""
     store = UserStore()
     s = get_settings()
     key = cookie_key(s)  # generated on first run, before anyone signs up
     if store.is_empty():
+        _no_navigation()
         _first_admin_form(store)
         st.stop()
     import streamlit_authenticator as stauth
@@ -164,6 +175,7 @@ def sign_in() -> tuple[User, object]:
         authenticator.login(location="unrendered", key="login")
     status = st.session_state.get("authentication_status")
     if not status:
+        _no_navigation()
         st.stop()
     # The sign-in form stays until the cookie component reports back and reruns the script;
     # clearing it now would remove that component before it sets the re-authentication cookie.
@@ -174,6 +186,7 @@ def sign_in() -> tuple[User, object]:
     user = store.get(st.session_state.get("username"))
     if user is None:  # removed while signed in
         st.session_state["authentication_status"] = None
+        _no_navigation()
         st.error("This account no longer exists.")
         st.stop()
     st.session_state["_user"] = user
@@ -185,6 +198,12 @@ def current_user() -> User:
     cached = st.session_state.get("_user")
     username = st.session_state.get("username")
     if cached is None or not username or not st.session_state.get("authentication_status"):
+        # A page URL opened first on a fresh server runs the page file on its own: Streamlit
+        # serves pages/ by URL until app.py has declared its navigation once. Go through
+        # app.py (sign-in, navigation) instead; where app.py is no page (the normal case, or
+        # a page run alone in a test) say so and stop.
+        with contextlib.suppress(StreamlitAPIException):
+            st.switch_page("app.py")
         st.error("Please sign in.")
         st.stop()
     user = UserStore().get(username)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -52,11 +53,12 @@ def e2e_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
-@pytest.fixture(scope="session")
-def app_url(e2e_home: Path) -> Iterator[str]:
+@contextmanager
+def serve(home: Path, log_name: str = "streamlit.log") -> Iterator[str]:
+    """`streamlit run app.py` on a free loopback port with SWITCHYARD_HOME=home; yields the URL."""
     port = _free_port()
-    env = {**os.environ, "SWITCHYARD_HOME": str(e2e_home)}
-    log_path = e2e_home.parent / "streamlit.log"
+    env = {**os.environ, "SWITCHYARD_HOME": str(home)}
+    log_path = home.parent / log_name
     log = log_path.open("w")  # a file, not a pipe: nobody reads a pipe, and a full one blocks
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
@@ -75,13 +77,21 @@ def app_url(e2e_home: Path) -> Iterator[str]:
     else:
         proc.kill()
         raise RuntimeError("streamlit did not start:\n" + log_path.read_text())
-    yield url
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(e2e_home: Path) -> Iterator[str]:
+    with serve(e2e_home) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import PASSWORD
+from tests.e2e.conftest import PASSWORD, serve
 
 pytestmark = pytest.mark.e2e
 
@@ -83,6 +83,29 @@ def choose(page: Page, label: str, option: str) -> None:
 def metric(page: Page, label: str) -> str:
     box = page.locator('[data-testid="stMetric"]').filter(has_text=label)
     return box.locator('[data-testid="stMetricValue"]').inner_text()
+
+
+def test_first_run_on_a_fresh_server_even_from_a_page_url(page: Page, tmp_path: Path) -> None:
+    """A fresh server with no users, first opened at a page's URL: the first-admin form, no
+    list of page files (Streamlit serves pages/ by URL until app.py has run once), then
+    sign-in and the pages of the new admin's role."""
+    home = tmp_path / "home"
+    home.mkdir()
+    with serve(home, "fresh.log") as url:
+        page.goto(f"{url}/users")
+        expect(page.get_by_role("heading", name="Welcome to Switchyard")).to_be_visible()
+        settle(page)
+        expect(page.get_by_role("link", name="users")).to_have_count(0)
+        expect(page.get_by_text("Please sign in.")).to_have_count(0)
+        page.get_by_label("Username").fill("alex")
+        page.get_by_label("Display name").fill("Alex Kim")
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.get_by_label("Repeat password").fill(PASSWORD)
+        page.get_by_role("button", name="Create admin account").click()
+        expect(page.get_by_text("Admin account created. Sign in to continue.")).to_be_visible()
+        sign_in(page, url, "alex")
+        for link in ("Usage & Cost", "Model catalog", "Compare models", "Providers", "Users"):
+            expect(page.get_by_role("link", name=link)).to_be_visible()
 
 
 def test_explore_usage_filter_and_export(page: Page, app_url: str, tmp_path: Path) -> None:
