@@ -31,6 +31,12 @@ def _org(value: str) -> str:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Switchyard: see what your AI models cost and how fast they are."""
+    import warnings
+
+    from core.vault import MasterKeyGenerated
+
+    # the vault also logs this, in plain words; the warning's copy would add a source line
+    warnings.filterwarnings("ignore", category=MasterKeyGenerated)
 
 
 @main.command()
