@@ -214,3 +214,35 @@ def test_a_viewer_sees_sample_sets_but_cannot_upload(seeded_home: Path, sim) -> 
     assert "up_save" not in {b.key for b in at.button}
     assert not at.file_uploader
     assert any("No sample sets yet." == i.value for i in at.info)
+
+
+def test_cancel_a_run_then_resume_it_without_repeating_calls(seeded_home: Path, sim) -> None:
+    from core.compare import jobs
+
+    sim.simulator.add_fault({"latency_ms": 150})  # slow enough to cancel part-way
+    at = _open("analyst")
+    at.number_input(key="cmp_conc").set_value(1)
+    _start(at, ["chelsea", "coffee", "astronaut", "rocket"], features=[])
+    run_id = at.session_state["compare_run"]
+    assert "run_cancel" in {b.key for b in at.button}  # progress panel with a Cancel button
+    assert any(" of 8 calls" in p.text for p in at.get("progress")), "no progress bar"
+    deadline = time.monotonic() + 30
+    while jobs.status(run_id).done < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    at.button(key="run_cancel").click().run(timeout=60)
+    assert jobs.wait(run_id, timeout=30).state == "cancelled"
+    at.run(timeout=60)
+    assert any("This run was cancelled" in w.value for w in at.warning)
+    done_before = jobs.status(run_id).done
+    assert 2 <= done_before < 8
+    sim.simulator.clear_faults()
+    at.button(key="run_resume").click().run(timeout=60)
+    assert not at.exception, at.exception
+    assert jobs.wait(run_id, timeout=60).state == "done"
+    _wait_for_results(at)
+    summary = _table(at, "Accuracy 95% CI")
+    assert (summary["Calls"] == 4).all()  # 8 calls in all: none lost...
+    served = sim.simulator.stats()["by_model"]
+    asked = served["openai"]["gpt-4o-mini"]["requests"] + \
+        served["gemini"]["gemini-2.0-flash"]["requests"]
+    assert asked == 8  # ...and none repeated: the simulator answered each call once

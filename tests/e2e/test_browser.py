@@ -304,7 +304,9 @@ def test_compare_two_models_and_see_the_winner_and_charts(page: Page, app_url: s
     expect(page.get_by_text(re.compile(r"2 models × \d+ items × 2 iterations"))).to_be_visible()
     shot(page, "compare-setup")
     page.get_by_role("button", name="Run comparison").click()
-    # progress while it runs, then the results replace it
+    # progress while it runs (calls done, time left, a way to stop), then the results
+    expect(page.get_by_text(re.compile(r"^\d+ of \d+ calls"))).to_be_visible()
+    expect(page.get_by_role("button", name="Cancel run")).to_be_visible()
     best = page.locator('[data-testid="stMetric"]').filter(has_text="Best overall")
     expect(best).to_be_visible(timeout=120_000)
     expect(page.get_by_text(re.compile(r"Winner:|no significant difference"))).to_be_visible()
