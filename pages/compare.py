@@ -301,12 +301,13 @@ def _results(run: wc.RunInfo) -> None:
 
 def _open_run_panel(run: wc.RunInfo) -> None:
     st.subheader(run.name, anchor=False)
-    if not run.terminal:
+    state = jobs.status(run.run_id, warehouse=wh, org_id=org_id).state
+    if state in ("queued", "running", "cancelling"):
         _progress_panel(run.run_id)
     else:
-        if run.status != "done":
-            st.warning(f"This run was {run.status}" + (f": {run.error}" if run.error else "")
-                       + ".")
+        if state != "done":
+            why = {"interrupted": "interrupted: the app stopped while it ran"}.get(state, state)
+            st.warning(f"This run was {why}" + (f": {run.error}" if run.error else "") + ".")
             if may_run and st.button("Resume (finished calls are kept)", key="run_resume"):
                 try:
                     resume(run.run_id, parse_spec(run.spec), org_id=org_id, warehouse=wh,
@@ -369,6 +370,35 @@ def _judge_settings(options: dict[str, str]) -> dict | None:
     return {"provider": provider, "model": model, "rubric": rubric, "pass_score": pass_score}
 
 
+def _advanced_settings(provider_ids: list[str]) -> dict:
+    """Timeout, temperature, output cap, retries and per-provider pacing (spec defaults)."""
+    with st.expander("Advanced settings"):
+        a1, a2, a3, a4 = st.columns(4)
+        timeout = a1.number_input("Timeout per call (s)", 1, 600, 60, key="cmp_timeout")
+        fixed = a2.checkbox("Set temperature", key="cmp_temp_on",
+                            help="Off: each model's own default")
+        temperature = a2.slider("Temperature", 0.0, 2.0, 0.2, 0.1, key="cmp_temp",
+                                disabled=not fixed)
+        cap = a3.number_input("Max output tokens (0: none)", 0, 200_000, 0, key="cmp_max_tokens")
+        retries = a4.number_input("Retries on 429/5xx", 0, 10, 2, key="cmp_retries",
+                                  help="429s wait for the provider's Retry-After")
+        rpm: dict[str, int] = {}
+        if provider_ids:
+            st.caption("Requests per minute per provider (0: no limit)")
+            for col, pid in zip(st.columns(len(provider_ids)), provider_ids, strict=True):
+                value = col.number_input(pid, 0, 100_000, 0, key=f"cmp_rpm_{pid}")
+                if value:
+                    rpm[pid] = int(value)
+    out: dict = {"timeout_s": float(timeout), "retries": int(retries)}
+    if fixed:
+        out["temperature"] = float(temperature)
+    if cap:
+        out["max_tokens"] = int(cap)
+    if rpm:
+        out["rate_limits_rpm"] = rpm
+    return out
+
+
 def _new_comparison() -> None:
     catalog = cat.build_catalog(org_id, providers=providers, catalog=session.catalog_store(),
                                 warehouse=wh)
@@ -389,6 +419,7 @@ def _new_comparison() -> None:
     iterations = c2.number_input("Iterations", 1, 10, 2, key="cmp_iter",
                                  help="Repeats per item: measures consistency")
     concurrency = c3.number_input("Concurrency", 1, 32, 8, key="cmp_conc")
+    advanced = _advanced_settings(sorted({k.partition("/")[0] for k in chosen}))
 
     sets = {s.id: f"{s.name} ({s.photos} photos, {s.prompts} prompts)"
             for s in sample_store.list(org_id)}
@@ -427,7 +458,7 @@ def _new_comparison() -> None:
             "name": " vs ".join(options[k].split(" · ")[0] for k in chosen),
             "models": chosen, "comparison_type": ctype, "photos": photos or [],
             "prompts": {"features": features}, "iterations": int(iterations),
-            "concurrency": int(concurrency), "samples": list(chosen_sets),
+            "concurrency": int(concurrency), **advanced, "samples": list(chosen_sets),
             "bundled": bundled, **({"judge": judge} if judge else {})})
         run_id = start_comparison(spec, org_id=org_id, actor=user.username, warehouse=wh,
                                   providers=providers)

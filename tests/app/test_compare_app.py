@@ -246,3 +246,50 @@ def test_cancel_a_run_then_resume_it_without_repeating_calls(seeded_home: Path, 
     asked = served["openai"]["gpt-4o-mini"]["requests"] + \
         served["gemini"]["gemini-2.0-flash"]["requests"]
     assert asked == 8  # ...and none repeated: the simulator answered each call once
+
+
+def test_a_run_interrupted_by_a_stopped_app_can_be_resumed(seeded_home: Path, sim) -> None:
+    """The app stopped mid-run: the run still says running, owned by a process that is gone.
+    The page says so (instead of waiting forever) and resumes it."""
+    from core.compare import jobs
+    from core.compare.spec import parse_spec
+    from core.settings import get_settings
+    from core.warehouse import comparisons as wc
+    from core.warehouse.db import Warehouse
+
+    wh = Warehouse(get_settings().warehouse_path)
+    spec = parse_spec({"models": KEYS, "photos": ["chelsea", "coffee"], "iterations": 1})
+    run_id = wc.create_run(wh, "demo", spec.name, spec.model_dump(mode="json"),
+                           created_by="analyst", total_calls=4)
+    # as if the process running it had died: status running, owned by a process that is gone
+    wc.mark_status(wh, "demo", run_id, "running", owner=f"{jobs.HOST}|999999999|gone")
+    wh.close()
+    at = _open("analyst")
+    at.session_state["compare_run"] = run_id
+    at.run(timeout=60)
+    assert any("interrupted: the app stopped while it ran" in w.value for w in at.warning)
+    assert not at.get("progress")
+    at.button(key="run_resume").click().run(timeout=60)
+    assert jobs.wait(run_id, timeout=60).state == "done"
+    _wait_for_results(at)
+
+
+def test_advanced_settings_go_into_the_run_spec(seeded_home: Path, sim) -> None:
+    from core.settings import get_settings
+    from core.warehouse import comparisons as wc
+    from core.warehouse.db import Warehouse
+
+    at = _open("analyst")
+    at.multiselect(key="cmp_models").set_value(KEYS).run(timeout=60)
+    at.number_input(key="cmp_timeout").set_value(20)
+    at.checkbox(key="cmp_temp_on").check()
+    at.run(timeout=60)
+    at.slider(key="cmp_temp").set_value(0.0)
+    at.number_input(key="cmp_max_tokens").set_value(300)
+    at.number_input(key="cmp_rpm_sim-openai").set_value(600)
+    _start(at, ["chelsea"], features=[])
+    wh = Warehouse(get_settings().warehouse_path)
+    spec = wc.get_run(wh, "demo", at.session_state["compare_run"]).spec
+    wh.close()
+    assert spec["timeout_s"] == 20 and spec["temperature"] == 0.0 and spec["max_tokens"] == 300
+    assert spec["rate_limits_rpm"] == {"sim-openai": 600} and spec["retries"] == 2
