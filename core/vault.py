@@ -52,6 +52,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from core.domain import check_org_id
+from core.files import fsync_dir
 from core.settings import Settings, get_settings, lookup, write_private_file
 
 if TYPE_CHECKING:  # the store imports this module; avoid the cycle at run time
@@ -258,20 +259,6 @@ def _lock_path(settings: Settings) -> Path:
     return settings.master_key_path.with_name(settings.master_key_path.name + ".lock")
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename in ``directory`` durable (the file's own fsync does not cover it)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _read_key_file(path: Path) -> bytes:
     try:
         mode = path.stat().st_mode
@@ -311,7 +298,7 @@ def _create_key_file(path: Path) -> bytes:
         return _read_key_file(path)
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     message = (
         f"Generated a new Switchyard master key in {path} (mode 0600). It encrypts every "
         "provider API key: back it up now, or move it into SWITCHYARD_MASTER_KEY (environment "
@@ -348,7 +335,7 @@ def load_vault(settings: Settings | None = None, *, expected_key_id: str | None 
         if expected_key_id is not None and key_id(pending) == expected_key_id:
             os.replace(nxt, path)
             os.chmod(path, 0o600)
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
             logger.warning("Finished an interrupted master key rotation: %s is now key %s.",
                            path, expected_key_id)
         else:
@@ -406,7 +393,7 @@ def _append_retired(settings: Settings, key: bytes) -> None:
 def _promote(settings: Settings, key: bytes) -> None:
     """Make ``key`` the one in master.key (atomic 0600 replace), then drop master.key.next."""
     write_private_file(settings.master_key_path, (encode_key(key) + "\n").encode())
-    _fsync_dir(settings.master_key_path.parent)
+    fsync_dir(settings.master_key_path.parent)
     next_key_path(settings).unlink(missing_ok=True)
 
 
@@ -444,7 +431,7 @@ def rotate(store: ProviderStore, new_key: bytes | None = None, *, actor: str = "
         nxt = next_key_path(s)
         if not from_env:
             write_private_file(nxt, (encode_key(new_key) + "\n").encode())
-            _fsync_dir(nxt.parent)
+            fsync_dir(nxt.parent)
 
         def rewrap(org_id: str, provider_id: str, blob: bytes) -> bytes:
             plain = old.decrypt(blob, org_id=org_id, provider_id=provider_id)

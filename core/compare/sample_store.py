@@ -71,6 +71,7 @@ from core.compare.samples import (
 )
 from core.compare.spec import SAMPLE_SET_ID_RE, SpecError, is_folder_ref
 from core.domain import check_org_id
+from core.files import fsync_dir
 
 if TYPE_CHECKING:
     from core.compare.spec import ComparisonSpec
@@ -333,19 +334,6 @@ def _yaml_bytes(doc: Any) -> bytes:
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=96).encode("utf-8")
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _set_id(name: str) -> str:
     base = re.sub(r"[^a-z0-9\-]+", "-", slug_id(name)).strip("-")[:40].strip("-") or "set"
     return f"{base}-{secrets.token_hex(3)}"
@@ -475,9 +463,9 @@ class SampleStore:
             if check.prompts:
                 _write(tmp / "prompts.yaml", _yaml_bytes(_prompts_doc(check.prompts)))
             _write(tmp / "set.json", info.model_dump_json(indent=2).encode())
-            _fsync_dir(tmp)
+            fsync_dir(tmp)
             os.rename(tmp, org_dir / set_id)  # atomic: the set appears whole or not at all
-            _fsync_dir(org_dir)
+            fsync_dir(org_dir)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

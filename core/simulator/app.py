@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -58,6 +58,18 @@ class _Stats:
                             status or 500)
 
 
+async def _validated(request: Request, model: type[BaseModel], what: str
+                     ) -> BaseModel | Response:
+    """The request's JSON body as ``model``, or a 422 saying what is wrong with it."""
+    try:
+        body = await read_json(request, lambda e: ValueError(f"invalid JSON: {e}"))
+        return model.model_validate(body)
+    except ValueError as exc:  # ValidationError is a ValueError
+        detail = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()] \
+            if isinstance(exc, ValidationError) else str(exc)
+        return json_response({"error": f"invalid {what}", "detail": detail}, 422)
+
+
 def _admin_routes(sim: Simulator) -> list[Route]:
     def guard(request: Request) -> Response | None:
         if not is_loopback(request):
@@ -71,13 +83,11 @@ def _admin_routes(sim: Simulator) -> list[Route]:
         if request.method == "DELETE":
             sim.clear_faults()
         elif request.method == "POST":
-            try:
-                body = await read_json(request, lambda e: ValueError(f"invalid JSON: {e}"))
-                return json_response(sim.add_fault(FaultRule.model_validate(body)))
-            except ValueError as exc:  # ValidationError is a ValueError
-                detail = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()] \
-                    if isinstance(exc, ValidationError) else str(exc)
-                return json_response({"error": "invalid fault", "detail": detail}, 422)
+            rule = await _validated(request, FaultRule, "fault")
+            if isinstance(rule, Response):
+                return rule
+            assert isinstance(rule, FaultRule)
+            return json_response(sim.add_fault(rule))
         return json_response(sim.faults.snapshot())
 
     async def stats(request: Request) -> Response:
@@ -95,13 +105,10 @@ def _admin_routes(sim: Simulator) -> list[Route]:
         if request.method == "DELETE":
             sim.forget_taught()
         elif request.method == "POST":
-            try:
-                body = await read_json(request, lambda e: ValueError(f"invalid JSON: {e}"))
-                update = KnowledgeUpdate.model_validate(body)
-            except ValueError as exc:  # ValidationError is a ValueError
-                detail = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()] \
-                    if isinstance(exc, ValidationError) else str(exc)
-                return json_response({"error": "invalid knowledge", "detail": detail}, 422)
+            update = await _validated(request, KnowledgeUpdate, "knowledge")
+            if isinstance(update, Response):
+                return update
+            assert isinstance(update, KnowledgeUpdate)
             return json_response(sim.teach(
                 {sha: t.model_dump() for sha, t in update.photos.items()},
                 [r.model_dump() for r in update.references]))
