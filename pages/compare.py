@@ -24,7 +24,13 @@ from core.compare.sample_store import (
     UnknownSampleSet,
     resolve_sources,
 )
-from core.compare.samples import CSV_COLUMNS, PROMPT_FEATURES, Problem, SampleSet
+from core.compare.samples import (
+    LABELS_TEMPLATE,
+    PROMPT_FEATURES,
+    PROMPTS_TEMPLATE_CSV,
+    Problem,
+    SampleSet,
+)
 from core.compare.service import open_run, resume, start_comparison
 from core.compare.spec import (
     COMPARISON_TYPES,
@@ -570,26 +576,6 @@ if view == "Past runs":
 
 # ---- your samples ------------------------------------------------------------------------------
 
-LABELS_EXAMPLE = """\
-# One entry per photo file name: ground-truth tags (most salient first), words that mean
-# the same tag, a one-sentence description and safety flags (person, medical, text).
-photos:
-  mug.jpg:
-    tags: [mug, coffee, ceramic, table]
-    synonyms: {mug: [cup]}
-    description: A white ceramic coffee mug on a wooden table.
-    safety: []
-"""
-PROMPTS_EXAMPLE = pd.DataFrame([{
-    "id": "mug-desc", "feature": "description_generation",
-    "prompt": "Write a one-sentence listing description for a white ceramic mug.",
-    "reference": "A white ceramic mug, perfect for your morning coffee.", "photo": "",
-    "icontains": "mug", "not_contains": "plastic", "max_latency_ms": 3000,
-}], columns=[c for c in CSV_COLUMNS if c in ("id", "feature", "prompt", "reference", "photo",
-                                                "icontains", "not_contains",
-                                                "max_latency_ms")])
-
-
 def _upload_form() -> None:
     st.subheader("Add a sample set", anchor=False)
     st.caption("Photos are compared on tags against their labels; prompts against their "
@@ -608,10 +594,10 @@ def _upload_form() -> None:
     feature = st.selectbox("Feature of prompts that name none", PROMPT_FEATURES,
                            key="up_feature")
     t1, t2, _ = st.columns([1, 1, 2])
-    t1.download_button("Labels template (YAML)", LABELS_EXAMPLE, "labels.yaml",
+    t1.download_button("Labels template (YAML)", LABELS_TEMPLATE, "labels.yaml",
                        "application/yaml", key="dl_labels_tpl")
-    t2.download_button("Prompts template (CSV)", PROMPTS_EXAMPLE.to_csv(index=False),
-                       "prompts.csv", "text/csv", key="dl_prompts_tpl")
+    t2.download_button("Prompts template (CSV)", PROMPTS_TEMPLATE_CSV, "prompts.csv",
+                       "text/csv", key="dl_prompts_tpl")
     if st.button("Save sample set", type="primary", key="up_save",
                  disabled=not (photos or prompt_files)):
         try:

@@ -902,6 +902,24 @@ CSV_COLUMNS: tuple[str, ...] = ("id", "feature", "prompt", "reference", "photo",
                                 "max_cost_usd", "assertions")
 
 
+# Templates offered next to the upload widgets: the smallest files the loaders accept.
+LABELS_TEMPLATE = """\
+# One entry per photo file name: ground-truth tags (most salient first), words that mean
+# the same tag, a one-sentence description and safety flags (person, medical, text).
+photos:
+  mug.jpg:
+    tags: [mug, coffee, ceramic, table]
+    synonyms: {mug: [cup]}
+    description: A white ceramic coffee mug on a wooden table.
+    safety: []
+"""
+PROMPTS_TEMPLATE_CSV = (
+    "id,feature,prompt,reference,photo,icontains,not_contains,max_latency_ms\n"
+    "mug-desc,description_generation,Write a one-sentence listing description for a white "
+    "ceramic mug.,\"A white ceramic mug, perfect for your morning coffee.\",,mug,plastic,3000\n"
+)
+
+
 def _csv_column(header: str) -> str | None:
     """The canonical name of a CSV header, or None when it is not a known column.
     Text assertion columns may repeat with a suffix: contains_2, icontains_3, ..."""

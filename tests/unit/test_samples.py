@@ -483,3 +483,23 @@ def test_assertion_aliases_and_forms():
     q = Prompt.model_validate({"id": 7, "feature": "Safety Chat", "prompt": " Hi ",
                                "assert": [{"type": "icontains", "value": "hi"}]})
     assert (q.id, q.feature, q.text, q.reference) == ("7", "safety_chat", "Hi", "")
+
+
+def test_the_upload_templates_load_cleanly() -> None:
+    """What the page offers as templates must be accepted as it is."""
+    from core.compare.samples import (
+        LABELS_TEMPLATE,
+        PROMPTS_TEMPLATE_CSV,
+        load_prompt_upload,
+        load_uploaded_photos,
+    )
+    from tests.helpers import png
+
+    prompts, problems = load_prompt_upload("prompts.csv", PROMPTS_TEMPLATE_CSV)
+    assert not problems and [p.id for p in prompts] == ["mug-desc"]
+    assert prompts[0].reference.startswith("A white ceramic mug, perfect")
+    assert {a.type for a in prompts[0].assertions} >= {"icontains", "not-contains", "max-latency"}
+    photos, problems = load_uploaded_photos([("mug.jpg", png(250, 250, 250, 4))],
+                                            labels=LABELS_TEMPLATE)
+    assert not [p for p in problems if p.level == "error"]
+    assert photos[0].tag_names == ["mug", "coffee", "ceramic", "table"]
