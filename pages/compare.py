@@ -78,12 +78,18 @@ def _run_samples(org: str, run_id: str) -> tuple[SampleSet | None, str | None]:
         return None, str(exc)
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def _frame(org: str, run_id: str, done: int, status: str) -> pd.DataFrame:
+    """A run's result rows, read once per run state (done calls, status)."""
+    return wc.load_results(wh, org, run_id)
+
+
 @st.cache_data(max_entries=32, show_spinner="Analysing the results…")
 def _analysis(org: str, run_id: str, done: int, status: str, spec_json: str
               ) -> tuple[pd.DataFrame, Analysis]:
-    """One analysis per run state (done calls, status): reruns of the page reuse it."""
+    """One analysis per run state: reruns of the page reuse it."""
     spec = parse_spec(json.loads(spec_json))
-    frame = wc.load_results(wh, org, run_id)
+    frame = _frame(org, run_id, done, status)
     samples, _ = _run_samples(org, run_id)
     return frame, analyse(frame, spec, features=samples.item_features() if samples else None)
 
@@ -518,8 +524,7 @@ def _compare_past(runs: list[wc.RunInfo]) -> None:
         return
     chosen = sorted((r for r in finished if r.run_id in picked), key=lambda r: r.created_at)
     inputs = [RunInput(names[r.run_id], parse_spec(r.spec),
-                       _analysis(org_id, r.run_id, r.done_calls, r.status, r.spec_json)[0])
-              for r in chosen]
+                       _frame(org_id, r.run_id, r.done_calls, r.status)) for r in chosen]
     result = compare_runs(inputs)
     table = result.table
     fig = px.bar(table, x="Model", y="Accuracy", color="Run", barmode="group",

@@ -238,15 +238,22 @@ def _strengths(full: dict[str, np.ndarray], r: int) -> str:
     return ", ".join(parts)
 
 
-def _best_share(t: _Items, weights: Mapping[str, float], n: int, seed: int) -> np.ndarray:
+def _resampled(t: _Items, n: int, seed: int) -> dict[str, np.ndarray]:
+    """Every metric for every model in each of ``n`` bootstrap resamples of the items: the
+    one set of resamples all of a run's confidences are read from."""
+    return _metrics(t, _resamples(len(t.items), n, seed))
+
+
+def _best_share(resampled: Mapping[str, np.ndarray], weights: Mapping[str, float]
+                ) -> np.ndarray:
     """Per model, the share of resamples in which it is best on the weighted composite."""
-    idx = _resamples(len(t.items), n, seed)
-    best = _composite(_metrics(t, idx), weights).argmax(axis=0)  # ties: the first listed
-    return np.bincount(best, minlength=len(t.labels)) / n
+    best = _composite(resampled, weights).argmax(axis=0)  # ties: the first listed
+    models, n = next(iter(resampled.values())).shape
+    return np.bincount(best, minlength=models) / n
 
 
-def _alternative(t: _Items, full: dict[str, np.ndarray], best: int, metric: str,
-                 ratio: float, seed: int) -> tuple[int, float] | None:
+def _alternative(t: _Items, full: dict[str, np.ndarray], m: Mapping[str, np.ndarray],
+                 best: int, metric: str, ratio: float, seed: int) -> tuple[int, float] | None:
     """The model clearly better than ``best`` on ``metric`` (cost or latency) without a
     significant loss of accuracy, and the share of resamples in which that holds."""
     x, acc = full[metric][:, 0], full["accuracy"][:, 0]
@@ -265,8 +272,6 @@ def _alternative(t: _Items, full: dict[str, np.ndarray], best: int, metric: str,
     if not cands:
         return None
     alt = min(cands, key=lambda i: x[i])
-    idx = _resamples(len(t.items), N_RESAMPLES, seed + 1)
-    m = _metrics(t, idx)
     with np.errstate(invalid="ignore"):
         holds = (m[metric][alt] < m[metric][best]) | ~np.isfinite(m[metric][best])
         holds &= m["accuracy"][alt] >= m["accuracy"][best] - ACCURACY_MARGIN
@@ -300,7 +305,8 @@ def recommend(results: pd.DataFrame, spec: ComparisonSpec, *, best_overall: str 
     weights = spec.weights.as_metrics()
     full = _observed(t.labels, observed)
     b = t.labels.index(best_overall)
-    share = _best_share(t, weights, n_resamples, seed)
+    resampled = _resampled(t, n_resamples, seed)
+    share = _best_share(resampled, weights)
     ctype = spec.comparison_type
     about = TYPE_DESCRIPTIONS[ctype].rstrip(".")
     article = "an" if ctype[0] in "aeiou" else "a"
@@ -313,7 +319,7 @@ def recommend(results: pd.DataFrame, spec: ComparisonSpec, *, best_overall: str 
     for metric, kind, ratio, what in (("cost", "cheaper", CHEAPER_RATIO,
                                        "per accurate result"),
                                       ("latency", "faster", FASTER_RATIO, "at p95")):
-        alt = _alternative(t, full, b, metric, ratio, seed)
+        alt = _alternative(t, full, resampled, b, metric, ratio, seed)
         if alt is None:
             continue
         i, conf = alt
@@ -332,8 +338,7 @@ def recommend(results: pd.DataFrame, spec: ComparisonSpec, *, best_overall: str 
                                   conf, _tradeoffs(t, full, i, seed)))
     if accuracy_winner and accuracy_winner != best_overall and accuracy_winner in t.labels:
         w = t.labels.index(accuracy_winner)
-        idx = _resamples(len(t.items), n_resamples, seed + 2)
-        acc = np.nan_to_num(_metrics(t, idx)["accuracy"], nan=-1.0)
+        acc = np.nan_to_num(resampled["accuracy"], nan=-1.0)
         out.append(Recommendation(
             accuracy_winner, "most accurate",
             f"Significantly more accurate than every other model ({_strengths(full, w)}); "
@@ -370,7 +375,7 @@ def _per_feature(t: _Items, results: pd.DataFrame, labels: Mapping[str, str],
         sub = t.subset(cols)
         full = _calls_observed(results, labels, sub)
         observed = int(_composite(full, weights)[:, 0].argmax())
-        share = _best_share(sub, weights, n, seed + 10 + k)
+        share = _best_share(_resampled(sub, n, seed + 10 + k), weights)
         out.append(Recommendation(
             sub.labels[observed], f"best for {feature}",
             f"Best by the {spec.comparison_type} weights on the {len(cols)} {feature} "
