@@ -9,6 +9,7 @@ st.set_page_config(page_title="Switchyard", page_icon=":material/alt_route:", la
 from core import session  # noqa: E402  (set_page_config must come first)
 from core.settings import get_settings  # noqa: E402
 
+session.leave_pages_folder_mode()
 get_settings().ensure_home()
 user, authenticator = session.sign_in()
 page = st.navigation(session.navigation(user))

@@ -128,6 +128,26 @@ def _first_admin_form(store: UserStore) -> None:
         st.rerun()
 
 
+_navigation_declared = False  # has this process called st.navigation yet?
+
+
+def leave_pages_folder_mode() -> None:
+    """Call first in app.py: on a process's first run, declare navigation and start over.
+
+    Until ``st.navigation`` has been called once in the process, Streamlit runs app.py as a
+    page of the ``pages/`` folder, under a different script hash. Widgets drawn in that
+    first run (the sign-in or first-admin form) get other ids than in every later run, so
+    the browser remounts them when the cookie component reruns the script and drops what
+    a quick user had already typed. One empty run fixes the ids for good.
+    """
+    global _navigation_declared
+    if _navigation_declared:
+        return
+    _navigation_declared = True
+    _no_navigation()
+    st.rerun()
+
+
 def _no_navigation() -> None:
     """Before anyone is signed in, declare a navigation of one hidden page. Without any
     ``st.navigation`` call Streamlit falls back to listing the ``pages/`` folder in the

@@ -35,22 +35,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def e2e_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A home with an owner admin and a small demo history (built like `switchyard demo`)."""
-    home = tmp_path_factory.mktemp("e2e") / "home"
+def prepare_home(home: Path, events: int = 20000) -> Path:
+    """A home with an owner admin and, unless ``events`` is 0, a small demo history (built
+    like `switchyard demo`), in a subprocess as the CLI would."""
     env = {**os.environ, "SWITCHYARD_HOME": str(home)}
+    today = date.today()
     script = (
         "from datetime import date\n"
         "from core.auth import UserStore\n"
         "from core.warehouse.db import get_warehouse\n"
         "from core.warehouse.demo import build_demo\n"
         f"UserStore().add_user('owner', 'Olivia Owner', '', {PASSWORD!r}, 'admin', 'demo')\n"
-        f"build_demo(get_warehouse(), events=20000, days=40, seed=5, end=date({date.today().year}, "
-        f"{date.today().month}, {date.today().day}))\n"
     )
+    if events:
+        script += (f"build_demo(get_warehouse(), events={events}, days=40, seed=5, "
+                   f"end=date({today.year}, {today.month}, {today.day}))\n")
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, timeout=300)
     return home
+
+
+@pytest.fixture(scope="session")
+def e2e_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return prepare_home(tmp_path_factory.mktemp("e2e") / "home")
 
 
 @contextmanager

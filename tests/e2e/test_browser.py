@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import PASSWORD, serve
+from tests.e2e.conftest import PASSWORD, prepare_home, serve
 
 pytestmark = pytest.mark.e2e
 
@@ -106,6 +106,24 @@ def test_first_run_on_a_fresh_server_even_from_a_page_url(page: Page, tmp_path: 
         sign_in(page, url, "alex")
         for link in ("Usage & Cost", "Model catalog", "Compare models", "Providers", "Users"):
             expect(page.get_by_role("link", name=link)).to_be_visible()
+
+
+def test_what_the_first_visitor_types_survives_the_first_reruns(page: Page, tmp_path: Path) -> None:
+    """The first session on a fresh server: typing at once, while the cookie component still
+    reruns the script, keeps what was typed (the first run once drew the form under another
+    script hash, so the rerun remounted it empty)."""
+    home = prepare_home(tmp_path / "home", events=0)
+    with serve(home, "first-visitor.log") as url:
+        page.goto(url)
+        first_drawn = page.get_by_label("Username").element_handle()
+        page.get_by_label("Username").fill("owner")
+        page.get_by_label("Password", exact=True).fill("not-the-password")
+        settle(page)
+        assert first_drawn.evaluate("el => el.isConnected"), "the sign-in form was redrawn"
+        expect(page.get_by_label("Username")).to_have_value("owner")
+        expect(page.get_by_label("Password", exact=True)).to_have_value("not-the-password")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_text("Username or password is incorrect")).to_be_visible()
 
 
 def test_explore_usage_filter_and_export(page: Page, app_url: str, tmp_path: Path) -> None:
