@@ -1,15 +1,30 @@
-"""Small things several test modules need: a valid PNG without Pillow, a loopback guard,
-comparison result rows with known properties."""
+"""What several test modules share: a valid PNG without Pillow, a loopback guard, comparison
+result rows with known properties, AppTest sessions, and a served app for the browser suite.
+
+Tests import these from here, never from a ``conftest.py`` (which holds fixtures only) or
+from another test module."""
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
+import subprocess
+import sys
+import time
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PASSWORD = "correct-horse-42"
 
 
 def png(r: int, g: int, b: int, size: int = 2) -> bytes:
@@ -64,3 +79,120 @@ def fake_results(models: dict[str, dict], items: int = 30, iterations: int = 2,
                     "output_text": f"{key} on {item}" + (f" take {it}" if m.get("vary") else ""),
                 })
     return pd.DataFrame(rows)
+
+
+# -- a simulated photo with known ground truth ---------------------------------------------
+
+DOG = png(200, 120, 40)
+DOG_TRUTH = {"tags": ["dog", "grass", "ball", "park", "tree", "sky", "leash", "sunlight"],
+             "synonyms": {"dog": ["puppy", "canine"], "grass": ["lawn"]},
+             "description": "A brown dog with a ball on the grass in a park."}
+
+
+# -- AppTest -------------------------------------------------------------------------------
+
+DEMO_END = date(2026, 11, 20)  # the last day of the AppTest homes' demo history
+HARNESS = ROOT / "tests" / "app" / "harness" / "streamlit_app.py"
+
+
+def app():
+    """The whole app (sign-in, navigation, sidebar, page) as the server runs it."""
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(str(HARNESS), default_timeout=60)
+
+
+def page_path(name: str) -> str:
+    """A page's path for ``AppTest.switch_page`` (pages are registered by absolute path)."""
+    return str(ROOT / "pages" / f"{name}.py")
+
+
+def signed_in(username: str):
+    """An AppTest whose session is signed in as ``username`` (as after the login form)."""
+    at = app()
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = username
+    at.session_state["name"] = username
+    return at.run()
+
+
+def login(at, username: str, password: str):
+    user_box = next(t for t in at.text_input if t.label == "Username")
+    pass_box = next(t for t in at.text_input if t.label == "Password")
+    user_box.input(username)
+    pass_box.input(password)
+    next(b for b in at.button if b.label == "Sign in").click()
+    return at.run()
+
+
+# -- the browser suite -----------------------------------------------------------------------
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare_home(home: Path, events: int = 20000) -> Path:
+    """A home with an owner admin and, unless ``events`` is 0, a small demo history (built
+    like `switchyard demo`), in a subprocess as the CLI would."""
+    env = {**os.environ, "SWITCHYARD_HOME": str(home)}
+    today = date.today()
+    script = (
+        "from datetime import date\n"
+        "from core.auth import UserStore\n"
+        "from core.warehouse.db import get_warehouse\n"
+        "from core.warehouse.demo import build_demo\n"
+        f"UserStore().add_user('owner', 'Olivia Owner', '', {PASSWORD!r}, 'admin', 'demo')\n"
+    )
+    if events:
+        script += (f"build_demo(get_warehouse(), events={events}, days=40, seed=5, "
+                   f"end=date({today.year}, {today.month}, {today.day}))\n")
+    subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, timeout=300)
+    return home
+
+
+@contextmanager
+def serve(home: Path, log_name: str = "streamlit.log") -> Iterator[str]:
+    """`streamlit run app.py` on a free loopback port with SWITCHYARD_HOME=home; yields the URL."""
+    port = free_port()
+    env = {**os.environ, "SWITCHYARD_HOME": str(home)}
+    log_path = home.parent / log_name
+    log = log_path.open("w")  # a file, not a pipe: nobody reads a pipe, and a full one blocks
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        raise RuntimeError("streamlit did not start:\n" + log_path.read_text())
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

@@ -1,20 +1,15 @@
-"""AppTest helpers: a home with users and a little demo history, and signed-in sessions."""
+"""AppTest fixtures: a home with users and a little demo history."""
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core.auth import UserStore
 from core.domain import Role
 from core.warehouse.db import Warehouse
-
-ROOT = Path(__file__).resolve().parents[2]
-PASSWORD = "correct-horse-42"
-DEMO_END = date(2026, 11, 20)
+from tests.helpers import DEMO_END, PASSWORD
 
 
 @pytest.fixture()
@@ -32,34 +27,3 @@ def seeded_home(home: Path) -> Path:
     build_demo(wh, events=6000, days=40, seed=3, end=DEMO_END)
     wh.close()
     return home
-
-
-HARNESS = Path(__file__).resolve().parent / "harness" / "streamlit_app.py"
-
-
-def app() -> AppTest:
-    """The whole app (sign-in, navigation, sidebar, page) as the server runs it."""
-    return AppTest.from_file(str(HARNESS), default_timeout=60)
-
-
-def page_path(name: str) -> str:
-    """A page's path for ``AppTest.switch_page`` (pages are registered by absolute path)."""
-    return str(ROOT / "pages" / f"{name}.py")
-
-
-def signed_in(username: str) -> AppTest:
-    """An AppTest whose session is signed in as ``username`` (as after the login form)."""
-    at = app()
-    at.session_state["authentication_status"] = True
-    at.session_state["username"] = username
-    at.session_state["name"] = username
-    return at.run()
-
-
-def login(at: AppTest, username: str, password: str) -> AppTest:
-    user_box = next(t for t in at.text_input if t.label == "Username")
-    pass_box = next(t for t in at.text_input if t.label == "Password")
-    user_box.input(username)
-    pass_box.input(password)
-    next(b for b in at.button if b.label == "Sign in").click()
-    return at.run()

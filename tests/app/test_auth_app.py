@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.settings import get_settings
-from tests.app.conftest import PASSWORD, ROOT, app, login, page_path, signed_in
+from tests.helpers import PASSWORD, ROOT, app, login, page_path, signed_in
 
 
 def _fill(at, label: str, value: str) -> None:

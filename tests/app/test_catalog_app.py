@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.config_store import CatalogStore
-from tests.app.conftest import page_path, signed_in
+from tests.helpers import page_path, signed_in
 
 
 def _open(username: str):

@@ -7,7 +7,7 @@ import re
 import time
 from pathlib import Path
 
-from tests.app.conftest import page_path, signed_in
+from tests.helpers import page_path, signed_in
 from tests.helpers import png
 
 

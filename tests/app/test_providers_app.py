@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from core.settings import get_settings
-from tests.app.conftest import page_path, signed_in
+from tests.helpers import page_path, signed_in
 
 CANARY = "sk-canary-PROVIDERS-7e3b9c1d55"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from tests.app.conftest import DEMO_END, signed_in
+from tests.helpers import DEMO_END, signed_in
 
 
 def _metric(at, label: str) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import PASSWORD, prepare_home, serve
+from tests.helpers import PASSWORD, prepare_home, serve
 
 pytestmark = pytest.mark.e2e
 

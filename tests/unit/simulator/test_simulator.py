@@ -18,13 +18,9 @@ from core.simulator import Simulator, base_urls, start_background
 from core.simulator.cli import simulator_command
 from core.simulator.profiles import PROFILES
 from core.simulator.truth import Knowledge, sha256_hex
-from tests.helpers import forbid_non_loopback, png
+from tests.helpers import DOG, DOG_TRUTH, forbid_non_loopback, png
 
-DOG = png(200, 120, 40)
 UNKNOWN = png(10, 20, 30)
-DOG_TRUTH = {"tags": ["dog", "grass", "ball", "park", "tree", "sky", "leash", "sunlight"],
-             "synonyms": {"dog": ["puppy", "canine"], "grass": ["lawn"]},
-             "description": "A brown dog with a ball on the grass in a park."}
 PROMPT = "What is the capital of France? Answer with one word."
 PROMPT_SET = [{"prompt": PROMPT, "reference": "Paris"}]
 OA = {"Authorization": "Bearer sk-test"}

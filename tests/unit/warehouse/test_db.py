@@ -16,7 +16,7 @@ import pytest
 from core.warehouse.db import Warehouse, WarehouseBusy
 from core.warehouse.migrations import MIGRATIONS, migrate
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_migrations_create_the_schema_once(tmp_path: Path) -> None:

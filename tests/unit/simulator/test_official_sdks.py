@@ -16,7 +16,7 @@ import pytest
 
 from core.simulator import start_background
 from core.simulator.truth import sha256_hex
-from tests.unit.test_simulator import DOG, DOG_TRUTH
+from tests.helpers import DOG, DOG_TRUTH
 
 openai = pytest.importorskip("openai")
 anthropic = pytest.importorskip("anthropic")
