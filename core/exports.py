@@ -33,7 +33,8 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
             out[col] = out[col].map(neutralise)
     out.columns = [neutralise(str(c)) for c in out.columns]
-    return out.to_csv(index=False).encode()
+    # CRLF rows (RFC 4180), so a cell holding a bare carriage return is quoted, not split.
+    return out.to_csv(index=False, lineterminator="\r\n").encode()
 
 
 def rows_csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
