@@ -6,14 +6,12 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from core.catalog.pricing import PROVIDER_DISPLAY
+from core.provider_names import provider_label
 
 LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend_title_text="", hovermode="closest")
 DIM_LABEL = {"request_model": "Model", "provider_name": "Provider", "feature": "Feature"}
 
 
-def provider_label(name: str) -> str:
-    return PROVIDER_DISPLAY.get(name, name)
 
 
 def _empty(title: str) -> go.Figure:

@@ -242,12 +242,8 @@ def providers_add(ptype: str, name: str, org_id: str, base_url: str | None,
     from pydantic import ValidationError
 
     from core.config_store import ConfigStoreError
-    from core.config_store.schemas import (
-        PROVIDER_TYPES,
-        KeyPolicy,
-        parse_provider_settings,
-        validation_messages,
-    )
+    from core.config_store.schemas import parse_provider_settings, validation_messages
+    from core.provider_names import PROVIDER_TYPES, KeyPolicy
 
     info = PROVIDER_TYPES[ptype]
     data: dict = {"type": ptype, "name": name, "base_url": base_url,
@@ -485,7 +481,8 @@ def _money(value: float | None) -> str:
               help="Prices effective on this day (default: now).")
 def prices_list(provider: str | None, org_id: str, at) -> None:
     """List prices (USD per million tokens) and the organization's overrides."""
-    from core.catalog.pricing import canonical_provider, genai_models, price_for
+    from core.pricing import genai_models, price_for
+    from core.provider_names import canonical_provider
     from core.warehouse.prices import list_overrides
     from core.warehouse.queries import models_in_use
 
@@ -546,7 +543,7 @@ def prices_set(provider: str, model: str, input_price: float, output_price: floa
     """Set a negotiated price for MODEL at PROVIDER from a date (stored costs are unchanged)."""
     from pydantic import ValidationError
 
-    from core.catalog.pricing import (
+    from core.pricing import (
         OverlappingOverride,
         PriceOverride,
         match_model,

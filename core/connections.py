@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import httpx
 
 from core.config_store import ProviderRecord, ProviderStore
-from core.config_store.schemas import PROVIDER_TYPES, ProviderType, parse_provider_settings
+from core.config_store.schemas import parse_provider_settings
 from core.domain import DEMO_ORG
+from core.provider_names import PROVIDER_TYPES, ProviderType
 from core.providers.base import Adapter, CheckResult
 from core.providers.errors import ProviderError, scrub
 from core.providers.registry import make_adapter

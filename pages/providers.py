@@ -15,14 +15,9 @@ from pydantic import ValidationError
 from core import connections, session
 from core.auth import PROVIDER_ROLES
 from core.config_store import KEEP, ConfigStoreError, ProviderRecord, ProviderStore
-from core.config_store.schemas import (
-    PROVIDER_TYPES,
-    KeyPolicy,
-    ProviderType,
-    parse_provider_settings,
-    validation_messages,
-)
+from core.config_store.schemas import parse_provider_settings, validation_messages
 from core.config_store.templates import templates_for
+from core.provider_names import PROVIDER_TYPES, KeyPolicy, ProviderType
 
 user = session.require_page("providers")
 manage = user.role in PROVIDER_ROLES

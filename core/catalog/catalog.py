@@ -19,9 +19,9 @@ from datetime import date
 import httpx
 import pandas as pd
 
-from core.catalog.pricing import ModelPrice, PriceOverride, price_for
 from core.config_store import CatalogStore, ProviderRecord, ProviderStore
 from core.config_store.catalog import CatalogModel, DiscoveryRun
+from core.pricing import ModelPrice, PriceOverride, price_for
 from core.providers.base import CallOptions, ImagePart, TextPart, TokenUsage
 from core.providers.errors import ProviderError, scrub
 from core.warehouse.comparisons import model_accuracy

@@ -56,7 +56,7 @@ class RulesError(ValueError):
 
 
 def _provider_types() -> tuple[str, ...]:
-    from core.config_store.schemas import ProviderType  # lazy: see the module docstring
+    from core.provider_names import ProviderType  # lazy: see the module docstring
 
     return tuple(t.value for t in ProviderType)
 

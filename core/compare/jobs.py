@@ -33,7 +33,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from core.catalog.pricing import ModelPrice
 from core.compare.record import WarehouseRecorder, calls_prices
 from core.compare.runner import (
     ClientPool,
@@ -44,6 +43,7 @@ from core.compare.runner import (
     RunResult,
     ScoreFn,
 )
+from core.pricing import ModelPrice
 from core.providers.base import Adapter
 from core.providers.errors import scrub
 from core.warehouse import comparisons as wc

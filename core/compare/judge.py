@@ -38,10 +38,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from core.catalog.pricing import ModelPrice
 from core.compare.runner import RateLimiter, RetryPolicy, retry_delay
 from core.compare.scoring import JudgeVerdict, judge_answer
 from core.compare.spec import JudgeSpec
+from core.pricing import ModelPrice
 from core.providers.base import Adapter, CallOptions, Completion, TextPart
 from core.providers.errors import ProviderError, scrub
 from core.warehouse.comparisons import JUDGE_FEATURE, SideCall, utcnow

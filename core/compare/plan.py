@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from core.catalog.catalog import provider_name_for
-from core.catalog.pricing import ModelPrice, price_for
 from core.compare.runner import Outcome, PlannedCall, ScoreResult
 from core.compare.samples import Prompt, SamplePhoto, SampleSet
 from core.compare.scoring import (
@@ -31,6 +30,7 @@ from core.compare.scoring import (
 )
 from core.compare.spec import ComparisonSpec, JudgeSpec, ModelRef, SpecError
 from core.config_store import ProviderRecord
+from core.pricing import ModelPrice, price_for
 from core.providers.base import CallOptions, Completion, ImagePart, Part, TextPart
 from core.providers.registry import capabilities
 

@@ -11,7 +11,8 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
-from core.catalog.pricing import ModelPrice, canonical_provider, price_for
+from core.pricing import ModelPrice, price_for
+from core.provider_names import canonical_provider
 from core.warehouse import comparisons as wc
 from core.warehouse.comparisons import CallKey, ResultRow
 from core.warehouse.db import Warehouse

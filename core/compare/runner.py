@@ -17,7 +17,7 @@ which iteration, the parts to send), an adapter per ``model_key``, a scoring cal
   ONE writer that batches rows every ``flush_interval_s`` or ``flush_rows`` rows and writes
   them in a worker thread, so storage never stalls the calls; the last batch is written
   with the run's final status, in one transaction;
-* prices each call with the model's price (``core.catalog.pricing``), looked up once per run;
+* prices each call with the model's price (``core.pricing``), looked up once per run;
 * reports progress (done, total, estimated seconds left from the observed throughput);
 * stops on :meth:`Runner.cancel` (thread-safe): nothing new starts, calls in flight get
   ``cancel_grace_s`` to finish (they are recorded) and are then abandoned (they are not);
@@ -53,8 +53,8 @@ from typing import Any, Literal
 
 import httpx
 
-from core.catalog.pricing import ModelPrice
 from core.compare.record import Recorder, calls_prices
+from core.pricing import ModelPrice
 from core.providers.base import Adapter, CallOptions, Completion, ImagePart, Part
 from core.providers.errors import ProviderError, RateLimited, Timeout, Unavailable, scrub
 from core.warehouse.comparisons import CallKey, ResultRow, SideCall, utcnow

@@ -29,16 +29,13 @@ from core.config_store.providers import (
     write_audit,
 )
 from core.config_store.schemas import (
-    PROVIDER_TYPES,
-    KeyPolicy,
     ProviderSettings,
     ProviderSettingsBase,
-    ProviderType,
-    ProviderTypeInfo,
     parse_provider_settings,
     validation_messages,
 )
 from core.config_store.templates import TEMPLATES, ModelTemplate, get_template, templates_for
+from core.provider_names import PROVIDER_TYPES, KeyPolicy, ProviderType, ProviderTypeInfo
 
 __all__ = [
     "KEEP",

@@ -34,17 +34,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from core.config_store.db import StoreConnections, now_iso
 from core.config_store.schemas import (
-    PROVIDER_TYPES,
     SECRET_FIELDS,
     SETTINGS_CLASSES,
-    KeyPolicy,
     ProviderSettings,
     ProviderSettingsBase,
-    ProviderType,
-    ProviderTypeInfo,
     parse_provider_settings,
 )
 from core.domain import check_org_id
+from core.provider_names import PROVIDER_TYPES, KeyPolicy, ProviderType, ProviderTypeInfo
 from core.providers.errors import scrub
 from core.settings import Settings, get_settings
 from core.vault import Vault, VaultError, last4, load_vault

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
@@ -27,79 +25,8 @@ from pydantic import (
     field_validator,
 )
 
+from core.provider_names import PROVIDER_TYPES, ProviderType, ProviderTypeInfo
 from core.validation import error_phrase
-
-
-class ProviderType(StrEnum):
-    openai = "openai"
-    anthropic = "anthropic"
-    gemini = "gemini"
-    mistral = "mistral"
-    clarifai = "clarifai"
-    gcp_vision = "gcp_vision"
-    ollama = "ollama"
-    openai_compatible = "openai_compatible"
-
-
-class KeyPolicy(StrEnum):
-    required = "required"
-    optional = "optional"
-    none = "none"  # the provider takes no key (the form hides the field)
-
-
-@dataclass(frozen=True)
-class ProviderTypeInfo:
-    """Facts about a provider type that the form, the store and the adapters read as data."""
-
-    type: ProviderType
-    label: str
-    protocol: str  # the wire protocol (core.providers.base.Protocol)
-    otel_name: str | None  # gen_ai.provider.name used in usage events; None: user-defined
-    default_base_url: str | None  # used when the base URL is left empty
-    suggested_base_url: str | None  # pre-filled in the form when the URL is required
-    base_url_required: bool
-    key_policy: KeyPolicy
-    key_label: str
-    key_help: str
-    max_temperature: float = 2.0
-    headers_allowed: bool = False
-
-
-PROVIDER_TYPES: dict[ProviderType, ProviderTypeInfo] = {
-    t.type: t
-    for t in (
-        ProviderTypeInfo(ProviderType.openai, "OpenAI", "openai", "openai",
-                         "https://api.openai.com/v1", None, False, KeyPolicy.required,
-                         "API key", "Starts with sk-. Create one at platform.openai.com."),
-        ProviderTypeInfo(ProviderType.anthropic, "Anthropic", "anthropic", "anthropic",
-                         "https://api.anthropic.com", None, False, KeyPolicy.required,
-                         "API key", "Starts with sk-ant-. Create one at console.anthropic.com.",
-                         max_temperature=1.0),
-        ProviderTypeInfo(ProviderType.gemini, "Google Gemini", "gemini", "gcp.gemini",
-                         "https://generativelanguage.googleapis.com", None, False,
-                         KeyPolicy.required, "API key",
-                         "A Google AI Studio key (starts with AIza)."),
-        ProviderTypeInfo(ProviderType.mistral, "Mistral", "openai", "mistral_ai",
-                         "https://api.mistral.ai/v1", None, False, KeyPolicy.required,
-                         "API key", "Create one at console.mistral.ai."),
-        ProviderTypeInfo(ProviderType.clarifai, "Clarifai", "openai", "clarifai",
-                         "https://api.clarifai.com/v2/ext/openai/v1", None, False,
-                         KeyPolicy.required, "Personal access token",
-                         "A Clarifai PAT (Settings → Secrets). Model ids are Clarifai model URLs."),
-        ProviderTypeInfo(ProviderType.gcp_vision, "Google Cloud Vision", "gcp_vision",
-                         "gcp.vision", "https://vision.googleapis.com", None, False,
-                         KeyPolicy.required, "API key",
-                         "A Google Cloud API key restricted to the Cloud Vision API."),
-        ProviderTypeInfo(ProviderType.ollama, "Ollama (local)", "ollama", "ollama", None,
-                         "http://localhost:11434", True, KeyPolicy.none, "API key",
-                         "Ollama needs no key."),
-        ProviderTypeInfo(ProviderType.openai_compatible, "OpenAI-compatible (custom)", "openai",
-                         None, None, "https://llm.example.com/v1", True, KeyPolicy.optional,
-                         "API key (optional)",
-                         "Sent as 'Authorization: Bearer …'. Leave empty if the server needs "
-                         "no key.", headers_allowed=True),
-    )
-}
 
 FIELD_LABELS: dict[str, str] = {
     "type": "Provider type",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.config_store.schemas import PROVIDER_TYPES, ProviderType
+from core.provider_names import PROVIDER_TYPES, ProviderType
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Provider type -> adapter class and capabilities, declared as data.
 
 The type facts (wire protocol, default base URL, whether a key or a base URL is needed)
-live once, in :data:`core.config_store.schemas.PROVIDER_TYPES`; this module adds what the
+live once, in :data:`core.provider_names.PROVIDER_TYPES`; this module adds what the
 adapters can do and builds the right adapter for a configured provider.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import httpx
 
-from core.config_store.schemas import PROVIDER_TYPES, KeyPolicy, ProviderType
+from core.provider_names import PROVIDER_TYPES, KeyPolicy, ProviderType
 from core.providers.anthropic import AnthropicAdapter
 from core.providers.base import Adapter, Capabilities
 from core.providers.gcp_vision import VisionAdapter

@@ -11,12 +11,12 @@ adapters, the demo and the tests talk to 127.0.0.1 instead of the internet.
 
 from core.simulator.engine import Ask, Call, Simulator, Usage, estimate_tokens
 from core.simulator.faults import FaultRule
-from core.simulator.profiles import PROFILES, ModelProfile, canonical_provider, profiles_for
+from core.simulator.profiles import PROFILES, ModelProfile, profiles_for
 from core.simulator.server import SimulatorHandle, serve, start_background
 from core.simulator.urls import base_urls
 
 __all__ = [
     "PROFILES", "Ask", "Call", "FaultRule", "ModelProfile", "Simulator", "SimulatorHandle",
-    "Usage", "base_urls", "canonical_provider", "estimate_tokens", "profiles_for", "serve",
+    "Usage", "base_urls", "estimate_tokens", "profiles_for", "serve",
     "start_background",
 ]

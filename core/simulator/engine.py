@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from core.provider_names import provider_type
 from core.simulator import judge, truth
 from core.simulator.faults import FaultBook, FaultRule
-from core.simulator.profiles import PROFILES, ModelProfile, canonical_provider, template_profile
+from core.simulator.profiles import PROFILES, ModelProfile, template_profile
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -155,7 +156,7 @@ class Simulator:
 
     def listed(self, provider: str) -> list[ModelProfile]:
         """The models ``provider`` lists right now (built-in, plus added, minus removed)."""
-        p = canonical_provider(provider)
+        p = provider_type(provider)
         added, removed = self.faults.model_changes(p)
         out = [m for m in self.profiles if m.provider == p
                and not removed.intersection(m.names)]

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from core.simulator.profiles import PROVIDERS, ModelProfile, canonical_provider
+from core.provider_names import provider_type
+from core.simulator.profiles import PROVIDERS, ModelProfile
 
 
 class FaultRule(BaseModel):
@@ -35,7 +36,7 @@ class FaultRule(BaseModel):
     def _known_provider(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        p = canonical_provider(value)
+        p = provider_type(value)
         if p not in PROVIDERS:
             raise ValueError(f"unknown provider {value!r}; one of {', '.join(PROVIDERS)}")
         return p

@@ -17,17 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-# Provider types as the rest of Switchyard names them (``base_urls`` keys), and the
-# spellings used elsewhere (demo history, seeds) that mean the same provider.
-PROVIDERS = ("openai", "anthropic", "gemini", "mistral", "clarifai", "ollama",
-             "openai_compatible", "gcp_vision")
-PROVIDER_ALIASES = {
-    "gcp.gemini": "gemini", "google": "gemini", "google_gemini": "gemini",
-    "mistral_ai": "mistral", "mistralai": "mistral",
-    "custom": "openai_compatible",
-    "vision": "gcp_vision", "gcp.vision": "gcp_vision", "google_vision": "gcp_vision",
-    "cloud_vision": "gcp_vision",
-}
+from core.provider_names import ProviderType, provider_type
+
+# Provider types as the rest of Switchyard names them (``base_urls`` keys); other spellings
+# (demo history, seeds, OpenTelemetry names) map to them through ``provider_type``.
+PROVIDERS = tuple(t.value for t in ProviderType)
 
 # Image input cost in tokens per image (typical ~1 MP photo): Gemini tiles cheaply,
 # OpenAI counts 85 + 170 per 512-px tile, Claude roughly width·height/750.
@@ -37,12 +31,6 @@ IMAGE_TOKENS = {"openai": 765, "anthropic": 1100, "gemini": 258, "mistral": 1000
 # (status, weight) of the 5xx errors each provider tends to return.
 DEFAULT_ERRORS: tuple[tuple[int, float], ...] = ((500, 0.5), (503, 0.5))
 ANTHROPIC_ERRORS: tuple[tuple[int, float], ...] = ((529, 0.5), (500, 0.3), (503, 0.2))
-
-
-def canonical_provider(name: str) -> str:
-    """``name`` as one of :data:`PROVIDERS` (accepts the demo's and seeds' spellings)."""
-    key = (name or "").strip().lower()
-    return PROVIDER_ALIASES.get(key, key)
 
 
 @dataclass(frozen=True)
@@ -186,14 +174,14 @@ PROFILES: tuple[ModelProfile, ...] = (
 
 def profiles_for(provider: str) -> list[ModelProfile]:
     """The built-in models a provider serves, in listing order."""
-    p = canonical_provider(provider)
+    p = provider_type(provider)
     return [m for m in PROFILES if m.provider == p]
 
 
 def template_profile(provider: str, model_id: str) -> ModelProfile:
     """A profile for a model added at run time (``list_models_add``): the provider's first
     model's behaviour under the new id, so a newly listed model can also be called."""
-    p = canonical_provider(provider)
+    p = provider_type(provider)
     base = next((m for m in PROFILES if m.provider == p), PROFILES[0])
     return replace(base, provider=p, id=model_id, response_model=model_id,
                    display_name=model_id, aliases=(), created=1_767_225_600)

@@ -28,7 +28,7 @@ from typing import Any, Literal
 import pandas as pd
 import pyarrow as pa
 
-from core.catalog.pricing import canonical_provider
+from core.provider_names import otel_name
 from core.warehouse.db import Warehouse
 from core.warehouse.load import ROLLUP_SQL
 
@@ -39,8 +39,6 @@ DEFAULT_FEATURE = "comparison"
 JUDGE_FEATURE = "comparison_judge"  # the usage events of a comparison's LLM-judge calls
 CallKey = tuple[str, str, int]  # (model_key, item_id, iteration)
 
-# Provider types whose OpenTelemetry name differs from what canonical_provider() gives.
-_OTEL_NAMES = {"gcp_vision": "gcp.vision", "vision": "gcp.vision"}
 
 
 def utcnow() -> datetime:
@@ -48,10 +46,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def otel_provider_name(provider_name: str) -> str:
-    """The ``provider_name`` usage events use (OpenTelemetry GenAI spelling)."""
-    key = (provider_name or "").strip().lower()
-    return _OTEL_NAMES.get(key) or canonical_provider(key) or key
 
 
 class RunNotFound(KeyError):
@@ -361,7 +355,7 @@ def _batch_table(rows: Sequence[ResultRow], feature: str) -> pa.Table:
         name: [getattr(row, name) for row in rows] for name in RESULT_COLUMNS
     }
     cols["event_id"] = [row.event_id() for row in rows]
-    cols["otel_provider"] = [otel_provider_name(row.provider_name) for row in rows]
+    cols["otel_provider"] = [otel_name(row.provider_name) for row in rows]
     cols["feature"] = [feature] * len(rows)
     return pa.table(cols, schema=_RESULT_SCHEMA)
 
@@ -373,7 +367,7 @@ def _side_table(rows: Sequence[ResultRow]) -> pa.Table | None:
         for side in row.side_calls:
             values = {
                 "request_id": row.event_id(side.kind), "ts": side.ts, "org_id": row.org_id,
-                "provider_name": otel_provider_name(side.provider_name),
+                "provider_name": otel_name(side.provider_name),
                 "request_model": side.model, "response_model": side.response_model,
                 "feature": side.feature, "input_tokens": side.input_tokens,
                 "output_tokens": side.output_tokens,

@@ -7,7 +7,7 @@ baseline errors and one multi-hour provider incident. Everything is drawn from o
 generator, so the same arguments give the same table; request ids are derived from
 (org, seed, row) so building the same demo twice adds nothing.
 
-Costs come from genai-prices rates (``core.catalog.pricing.rates``) per provider, model and
+Costs come from genai-prices rates (``core.pricing.rates``) per provider, model and
 month, never from a hand-written price table.
 """
 
@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from core.catalog.pricing import rates
 from core.domain import check_org_id
+from core.pricing import rates
 from core.warehouse.db import Warehouse
 from core.warehouse.formats import read_usage_parquet
 from core.warehouse.load import IngestReport, load_stage

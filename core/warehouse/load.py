@@ -25,7 +25,7 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
-from core.catalog.pricing import PROVIDER_ALIASES
+from core.provider_names import PROVIDER_ALIASES
 from core.warehouse.db import Warehouse
 from core.warehouse.prices import PRICED_COST_SQL, RATES_JOIN_SQL, rates_table
 

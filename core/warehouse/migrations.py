@@ -12,7 +12,7 @@ Rollups are maintained at ingest, in the same transaction as the events they sum
 * ``errors_hourly``: error counts by type.
 
 ``price_overrides`` (migration 2) holds negotiated prices per organization with effective
-dates (see ``core.catalog.pricing.PriceOverride``); ``reprice_log`` records each re-pricing.
+dates (see ``core.pricing.PriceOverride``); ``reprice_log`` records each re-pricing.
 
 ``comparison_runs`` / ``comparison_results`` (migration 3) hold model comparisons: one row per
 run (spec, status, progress, the process that runs it in ``owner``) and one per finished call

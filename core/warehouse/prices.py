@@ -1,6 +1,6 @@
 """Price overrides in the warehouse, and event pricing in SQL (ingest and re-pricing).
 
-The *choice* of a price lives in :mod:`core.catalog.pricing` (``rate_periods``: override, else
+The *choice* of a price lives in :mod:`core.pricing` (``rate_periods``: override, else
 free, else genai-prices, as non-overlapping periods and long-context bands). This module keeps
 the SQL: it stores overrides, turns the chosen periods into a small temp table, and prices
 events column-wise with one range join, so ingest and re-pricing of millions of events never
@@ -20,17 +20,17 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 import pyarrow as pa
 
-from core.catalog.pricing import (
+from core.domain import check_org_id
+from core.pricing import (
     MAX_TS,
     MIN_TS,
     OverlappingOverride,
     PriceOverride,
-    canonical_provider,
     find_overlap,
     model_key,
     rate_periods,
 )
-from core.domain import check_org_id
+from core.provider_names import canonical_provider
 from core.warehouse.db import Warehouse
 
 OVERRIDE_COLUMNS = [

@@ -7,8 +7,7 @@ import re
 import time
 from pathlib import Path
 
-from tests.helpers import page_path, signed_in
-from tests.helpers import png
+from tests.helpers import page_path, png, signed_in
 
 
 def _open(username: str):

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from core.catalog.pricing import (
+from core.pricing import (
     GENAI_PRICES_PROVIDER,
     MAX_TS,
     OverlappingOverride,
@@ -479,15 +479,21 @@ def test_a_failure_midway_leaves_everything_unchanged(
     _assert_rollups_match_events(wh)
 
 
-def test_price_for_reads_an_organizations_overrides_from_the_warehouse(home: Path) -> None:
+def test_price_for_uses_the_overrides_it_is_given_and_never_reads_storage(home: Path) -> None:
     from core.warehouse.db import get_warehouse
 
-    add_override(get_warehouse(), _override(effective_to=date(2026, 1, 31)))
-    assert price_for("openai", "gpt-4o", org_id="acme", at=date(2026, 1, 20)).source == "override"
-    assert price_for("openai", "gpt-4o", org_id="acme", at=date(2026, 2, 1)).source == \
+    wh = get_warehouse()
+    add_override(wh, _override(effective_to=date(2026, 1, 31)))
+    overrides = list_overrides(wh, "acme")
+    at = date(2026, 1, 20)
+    assert price_for("openai", "gpt-4o", org_id="acme", at=at, overrides=overrides).source == \
+        "override"
+    assert price_for("openai", "gpt-4o", org_id="acme", at=date(2026, 2, 1),
+                     overrides=overrides).source == "genai-prices"
+    assert price_for("openai", "gpt-4o", org_id="other", at=at, overrides=overrides).source == \
         "genai-prices"
-    assert price_for("openai", "gpt-4o", org_id="other", at=date(2026, 1, 20)).source == \
-        "genai-prices"
+    # No hidden fallback: without overrides the stored one is not consulted.
+    assert price_for("openai", "gpt-4o", org_id="acme", at=at).source == "genai-prices"
 
 
 # -- measured performance for the catalog -----------------------------------------------------

@@ -16,7 +16,6 @@ import httpx
 import pandas as pd
 import pytest
 
-from core.catalog.pricing import price_for
 from core.compare import jobs
 from core.compare.analysis import analyse
 from core.compare.judge import Judge
@@ -33,6 +32,7 @@ from core.compare.service import resume, run_limits, run_plan, start_comparison
 from core.compare.spec import JudgeSpec, SpecError, parse_spec
 from core.config_store import ProviderStore
 from core.connections import ensure_demo_providers
+from core.pricing import price_for
 from core.providers.base import Adapter, Completion, TokenUsage
 from core.providers.errors import BadRequest, RateLimited, Unavailable
 from core.warehouse import comparisons as wc

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from genai_prices import Usage, calc_price
 
-from core.catalog.pricing import GENAI_PRICES_PROVIDER
+from core.pricing import GENAI_PRICES_PROVIDER
 from core.warehouse import demo
 from core.warehouse.db import Warehouse
 from core.warehouse.load import CANONICAL_COLUMNS

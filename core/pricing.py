@@ -35,34 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-# OpenTelemetry gen_ai.provider.name (and older gen_ai.system) values -> our canonical names.
-PROVIDER_ALIASES: dict[str, str] = {
-    "openai": "openai",
-    "azure": "azure.ai.openai",
-    "azure.ai.openai": "azure.ai.openai",
-    "az.ai.openai": "azure.ai.openai",
-    "anthropic": "anthropic",
-    "gemini": "gcp.gemini",
-    "google": "gcp.gemini",
-    "google_genai": "gcp.gemini",
-    "google-genai": "gcp.gemini",
-    "gcp.gemini": "gcp.gemini",
-    "vertex_ai": "gcp.vertex_ai",
-    "gcp.vertex_ai": "gcp.vertex_ai",
-    "mistral": "mistral_ai",
-    "mistral_ai": "mistral_ai",
-    "mistralai": "mistral_ai",
-    "ollama": "ollama",
-    "clarifai": "clarifai",
-    "gcp.vision": "gcp.vision",
-    "bedrock": "aws.bedrock",
-    "aws.bedrock": "aws.bedrock",
-    "groq": "groq",
-    "deepseek": "deepseek",
-    "cohere": "cohere",
-    "x_ai": "x_ai",
-    "xai": "x_ai",
-}
+from core.provider_names import FREE_PROVIDERS, canonical_provider
 
 # Our canonical provider name -> genai-prices provider id.
 GENAI_PRICES_PROVIDER: dict[str, str] = {
@@ -78,28 +51,6 @@ GENAI_PRICES_PROVIDER: dict[str, str] = {
     "cohere": "cohere",
     "x_ai": "x-ai",
 }
-
-FREE_PROVIDERS = {"ollama"}
-
-PROVIDER_DISPLAY: dict[str, str] = {
-    "openai": "OpenAI",
-    "anthropic": "Anthropic",
-    "gcp.gemini": "Google Gemini",
-    "gcp.vertex_ai": "Google Vertex AI",
-    "gcp.vision": "Google Cloud Vision",
-    "mistral_ai": "Mistral",
-    "ollama": "Ollama (local)",
-    "clarifai": "Clarifai",
-    "azure.ai.openai": "Azure OpenAI",
-}
-
-
-def canonical_provider(name: str | None) -> str | None:
-    if name is None:
-        return None
-    key = str(name).strip().lower()
-    return PROVIDER_ALIASES.get(key, key) if key else None
-
 
 @dataclass(frozen=True)
 class Rates:
@@ -557,13 +508,6 @@ def _relevant(
     ]
 
 
-def _load_overrides(org_id: str, provider: str) -> list[PriceOverride]:
-    from core.warehouse.db import get_warehouse
-    from core.warehouse.prices import list_overrides
-
-    return list_overrides(get_warehouse(), org_id, provider_name=provider)
-
-
 def _from_override(provider: str, model: str, o: PriceOverride) -> ModelPrice:
     cached = o.cached_input_per_mtok
     band = PriceBand(-1, o.input_per_mtok, o.output_per_mtok,
@@ -596,22 +540,20 @@ def price_for(
     *,
     org_id: str | None = None,
     at: datetime | date | None = None,
-    overrides: Iterable[PriceOverride] | None = None,
+    overrides: Iterable[PriceOverride] = (),
 ) -> ModelPrice:
     """The price of ``model`` at ``provider_name`` effective at ``at`` (default: now, UTC).
 
     An organization's override whose period contains ``at`` wins; then local models are free;
     then genai-prices' bundled data; else the price is "unknown". ``overrides`` is the list to
-    consider (the catalog preloads it once); when it is None and ``org_id`` is given, the
-    organization's overrides are read from the warehouse.
+    consider, passed explicitly (callers read them once from ``core.warehouse.prices``): this
+    module never opens storage.
     """
     provider = canonical_provider(provider_name) or provider_name
     model = model.strip()
     instant = _utc_naive(at)
-    if overrides is None and org_id is not None:
-        overrides = _load_overrides(org_id, provider)
     chosen = _winner(
-        o for o in _relevant(provider, model, org_id, overrides or ()) if o.covers(instant)
+        o for o in _relevant(provider, model, org_id, overrides) if o.covers(instant)
     )
     if chosen is not None:
         return _from_override(provider, model, chosen)
