@@ -436,7 +436,8 @@ def keys_rotate(new_key_env: str | None, keep_old: bool) -> None:
     """Re-encrypt every provider key under a new master key, in one transaction."""
     import os
 
-    from core.vault import VaultError, parse_master_key, rotate
+    from core.config_store.rotation import rotate
+    from core.vault import VaultError, parse_master_key
 
     new_key = None
     if new_key_env:
