@@ -13,12 +13,12 @@ from pydantic import ValidationError
 
 from core import session
 from core.auth import CATALOG_MANAGE_ROLES, CATALOG_TEST_ROLES
-from core.catalog import catalog as cat
+from core.catalog import view as cat
 from core.catalog.discovery import DiscoveryError, run_discovery
 from core.config_store import ConfigStoreError, InvalidRules
 from core.domain import Role
 from core.pricing import OverlappingOverride, PriceOverride, override_messages
-from core.warehouse.db import WarehouseBusy
+from core.warehouse import WarehouseBusy
 from core.warehouse.prices import add_override, list_overrides, reprice
 
 user = session.require_page("catalog")

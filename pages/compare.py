@@ -14,7 +14,7 @@ import streamlit as st
 
 from core import session
 from core.auth import CATALOG_TEST_ROLES
-from core.catalog import catalog as cat
+from core.catalog import view as cat
 from core.compare import jobs
 from core.compare.across_runs import RunInput, compare_runs
 from core.compare.analysis import Analysis, analyse

@@ -10,7 +10,7 @@ from core import charts, session
 from core.auth import INGEST_ROLES, UserStore
 from core.domain import UsageFilter
 from core.warehouse import queries
-from core.warehouse.db import WarehouseBusy
+from core.warehouse import WarehouseBusy
 from core.warehouse.ingest import UnreadableFile, ingest_bytes, quarantine_csv
 
 user = session.require_page("usage")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from core.catalog.catalog import provider_name_for
+from core.catalog.view import provider_name_for
 from core.compare import jobs
 from core.compare.judge import Judge
 from core.compare.plan import Plan, build_plan, make_scorer

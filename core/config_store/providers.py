@@ -42,7 +42,7 @@ from core.config_store.schemas import (
 )
 from core.domain import check_org_id
 from core.provider_names import PROVIDER_TYPES, KeyPolicy, ProviderType, ProviderTypeInfo
-from core.providers.errors import scrub
+from core.redact import scrub
 from core.settings import Settings, get_settings
 from core.vault import Vault, VaultError, last4, load_vault
 

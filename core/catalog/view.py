@@ -20,10 +20,11 @@ import httpx
 import pandas as pd
 
 from core.config_store import CatalogStore, ProviderRecord, ProviderStore
-from core.config_store.catalog import CatalogModel, DiscoveryRun
+from core.config_store.catalog_store import CatalogModel, DiscoveryRun
 from core.pricing import ModelPrice, PriceOverride, price_for
 from core.providers.base import CallOptions, ImagePart, TextPart, TokenUsage
-from core.providers.errors import ProviderError, scrub
+from core.providers.errors import ProviderError
+from core.redact import scrub
 from core.warehouse.comparisons import model_accuracy
 from core.warehouse.db import Warehouse
 from core.warehouse.prices import list_overrides

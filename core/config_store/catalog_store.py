@@ -26,14 +26,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.catalog.classify import (
-    DEFAULT_RULES,
-    ClassRule,
-    ModelClass,
-    ModelKind,
-    RulesError,
-    parse_rules,
-)
 from core.config_store.db import StoreConnections, now_iso
 from core.config_store.providers import (
     ConfigStoreError,
@@ -41,6 +33,14 @@ from core.config_store.providers import (
     StaleWrite,
     _org,
     write_audit,
+)
+from core.model_classes import (
+    DEFAULT_RULES,
+    ClassRule,
+    ModelClass,
+    ModelKind,
+    RulesError,
+    parse_rules,
 )
 from core.settings import Settings, get_settings
 
