@@ -243,9 +243,9 @@ def providers_add(ptype: str, name: str, org_id: str, base_url: str | None,
 
     from core.config_store import ConfigStoreError
     from core.config_store.schemas import parse_provider_settings, validation_messages
-    from core.provider_names import PROVIDER_TYPES, KeyPolicy
+    from core.provider_names import PROVIDER_TYPES, KeyPolicy, ProviderType
 
-    info = PROVIDER_TYPES[ptype]
+    info = PROVIDER_TYPES[ProviderType(ptype)]
     data: dict = {"type": ptype, "name": name, "base_url": base_url,
                   "default_model": default_model}
     if headers:

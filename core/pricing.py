@@ -75,7 +75,7 @@ def _rates(provider: str, model: str, month: str) -> Rates | None:
     pid = GENAI_PRICES_PROVIDER.get(provider)
     when = datetime.fromisoformat(month + "-15")
     try:
-        kwargs = {"provider_id": pid} if pid else {}
+        kwargs: dict[str, Any] = {"provider_id": pid} if pid else {}
         rin = calc_price(Usage(input_tokens=PROBE), model, genai_request_timestamp=when, **kwargs)
         rout = calc_price(Usage(output_tokens=PROBE), model, genai_request_timestamp=when, **kwargs)
         try:
@@ -612,9 +612,9 @@ def rate_periods(
     cuts = sorted(e for e in edges if MIN_TS <= e <= MAX_TS)
     rows: list[RatePeriod] = []
     for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
-        o = _winner(x for x in relevant if x.starts <= lo < x.ends)
-        if o is not None:
-            price = _from_override(provider, model, o)
+        won = _winner(x for x in relevant if x.starts <= lo < x.ends)
+        if won is not None:
+            price = _from_override(provider, model, won)
         elif provider in FREE_PROVIDERS:
             price = _free(provider, model)
         else:

@@ -191,6 +191,11 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _at(value: str) -> datetime:
+    """A NOT NULL timestamp column."""
+    return datetime.fromisoformat(value)
+
+
 def _j(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
@@ -211,9 +216,9 @@ def _model(row: sqlite3.Row) -> CatalogModel:
         specialties=tuple(json.loads(row["specialties_json"])),
         recommended_for=row["recommended_for"], released_at=_dt(row["released_at"]),
         active=bool(row["active"]), is_default=bool(row["is_default"]),
-        default_pinned=bool(row["default_pinned"]), first_seen=_dt(row["first_seen"]),
-        last_seen=_dt(row["last_seen"]), deprecated_at=_dt(row["deprecated_at"]),
-        updated_at=_dt(row["updated_at"]),
+        default_pinned=bool(row["default_pinned"]), first_seen=_at(row["first_seen"]),
+        last_seen=_at(row["last_seen"]), deprecated_at=_dt(row["deprecated_at"]),
+        updated_at=_at(row["updated_at"]),
     )
 
 
@@ -229,8 +234,8 @@ def _refs(data: str) -> tuple[ModelRef, ...]:
 
 def _run(row: sqlite3.Row) -> DiscoveryRun:
     return DiscoveryRun(
-        id=row["id"], org_id=row["org_id"], started_at=_dt(row["started_at"]),
-        finished_at=_dt(row["finished_at"]), duration_ms=row["duration_ms"],
+        id=row["id"], org_id=row["org_id"], started_at=_at(row["started_at"]),
+        finished_at=_at(row["finished_at"]), duration_ms=row["duration_ms"],
         status=row["status"], providers_checked=row["providers_checked"],
         models_discovered=row["models_discovered"], models_added=row["models_added"],
         models_updated=row["models_updated"], models_deprecated=row["models_deprecated"],

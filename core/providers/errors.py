@@ -7,6 +7,8 @@ key provided: sk-abc…"), and the key is never stored on the exception.
 
 from __future__ import annotations
 
+from typing import Any
+
 from core.redact import scrub
 
 
@@ -85,7 +87,7 @@ def parse_retry_after(value: str | None) -> float | None:
 def from_status(status: int, message: str, *, provider: str = "", secret: str | None = None,
                 retry_after: str | None = None) -> ProviderError:
     """Map an HTTP error status (and the provider's message) onto the taxonomy."""
-    kw = {"status": status, "provider": provider, "secret": secret}
+    kw: dict[str, Any] = {"status": status, "provider": provider, "secret": secret}
     if status in (401, 403):
         return AuthenticationError(message, **kw)
     if status == 429:

@@ -228,3 +228,12 @@ def get_warehouse(
             )
             _instances[key] = wh
         return wh
+
+
+def one_row(cur: duckdb.DuckDBPyConnection, sql: str, params: list | tuple | None = None
+            ) -> tuple:
+    """The single row of an aggregate query (which always returns one)."""
+    row = cur.execute(sql, params or []).fetchone()
+    if row is None:  # an aggregate without GROUP BY always answers; this is a bug if it fires
+        raise RuntimeError(f"Expected one row from: {sql[:80]}")
+    return row

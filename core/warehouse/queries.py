@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from core.domain import UsageFilter, check_org_id
-from core.warehouse.db import Warehouse
+from core.warehouse.db import Warehouse, one_row
 from core.warehouse.load import HIST_GAMMA
 
 DIMENSIONS = {"model": "request_model", "provider": "provider_name", "feature": "feature"}
@@ -352,9 +352,7 @@ def filter_options(wh: Warehouse, org_id: str) -> dict[str, Any]:
             "WHERE org_id = ?",
             [check_org_id(org_id)],
         ).df()
-        span = cur.execute(
-            "SELECT min(hour), max(hour) FROM usage_hourly WHERE org_id = ?", [org_id]
-        ).fetchone()
+        span = one_row(cur, "SELECT min(hour), max(hour) FROM usage_hourly WHERE org_id = ?", [org_id])
     first, last = (span or (None, None))
     return {
         "providers": sorted(combos["provider_name"].unique().tolist()),
@@ -437,12 +435,10 @@ def org_ids(wh: Warehouse) -> list[str]:
 def event_count(wh: Warehouse, org_id: str | None = None) -> int:
     with wh.cursor() as cur:
         if org_id is None:
-            return int(cur.execute("SELECT coalesce(sum(requests), 0) FROM usage_hourly").fetchone()[0])
+            return int(one_row(cur, "SELECT coalesce(sum(requests), 0) FROM usage_hourly")[0])
         return int(
-            cur.execute(
-                "SELECT coalesce(sum(requests), 0) FROM usage_hourly WHERE org_id = ?",
-                [check_org_id(org_id)],
-            ).fetchone()[0]
+            one_row(cur, "SELECT coalesce(sum(requests), 0) FROM usage_hourly WHERE org_id = ?",
+                    [check_org_id(org_id)])[0]
         )
 
 
@@ -477,9 +473,7 @@ class ModelPerformance:
 def last_data_day(wh: Warehouse, org_id: str) -> date | None:
     """The newest day with usage for an organization (demo history may end before today)."""
     with wh.cursor() as cur:
-        row = cur.execute(
-            "SELECT max(hour) FROM usage_hourly WHERE org_id = ?", [check_org_id(org_id)]
-        ).fetchone()
+        row = one_row(cur, "SELECT max(hour) FROM usage_hourly WHERE org_id = ?", [check_org_id(org_id)])
     return row[0].date() if row and row[0] is not None else None
 
 
