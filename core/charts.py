@@ -99,3 +99,17 @@ def top_features(features: pd.DataFrame) -> go.Figure:
                  hover_data={"requests": True, "share": ":.1%"}, text_auto="$.2s")
     fig.update_layout(xaxis_tickprefix="$", **LAYOUT)
     return fig
+
+
+def price_vs_speed(points: pd.DataFrame) -> go.Figure:
+    """The catalog's models: blended price against p95 latency, bubble size by requests
+    (columns Model, Provider, Price, p95 ms, Requests; see core.catalog.view.scatter_frame)."""
+    if points.empty:
+        return _empty("Price vs speed: no model has both a price and measured latency")
+    fig = px.scatter(points, x="Price", y="p95 ms", color="Provider", size="Requests",
+                     size_max=30, hover_name="Model",
+                     labels={"Price": "Price ($ per Mtok, 3:1 blend)",
+                             "p95 ms": "p95 latency (ms)"},
+                     title="Price vs speed (bubble size: requests)")
+    fig.update_layout(height=380, margin={"t": 50, "b": 10})
+    return fig
