@@ -139,6 +139,23 @@ def bench_warehouse(events: int, days: int, repeat: int) -> None:
     click.echo(json.dumps(result))
 
 
+@bench.command("pages")
+@click.option("--events", default=200_000, show_default=True, type=click.IntRange(0, 10_000_000),
+              help="Demo history of the home the app serves (the default demo has 200k).")
+@click.option("--rounds", default=4, show_default=True, type=click.IntRange(1, 50))
+def bench_pages(events: int, rounds: int) -> None:
+    """Click through the sidebar as a signed-in admin in Debian's chromium; print each page's
+    median and maximum switch time (seed 002's target: 500 ms)."""
+    from core.page_bench import BenchError, run_pages_bench
+
+    try:
+        result = run_pages_bench(events=events, rounds=rounds,
+                                 progress=lambda m: click.echo(m, err=True))
+    except BenchError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(result))
+
+
 @bench.command("discovery")
 @click.option("--seed", default=7, show_default=True, type=int)
 def bench_discovery(seed: int) -> None:

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import streamlit as st
 from pydantic import ValidationError
 
-from core import charts, session
+from core import page_data, session
 from core.auth import CATALOG_MANAGE_ROLES, CATALOG_TEST_ROLES
 from core.catalog import view as cat
 from core.catalog.discovery import DiscoveryError, run_discovery
@@ -33,7 +33,7 @@ st.title("Model catalog")
 session.show_flash()
 
 try:
-    catalog = cat.build_catalog(org_id, providers=providers, catalog=catalog_store, warehouse=wh)
+    catalog = page_data.catalog(org_id, providers, catalog_store, wh)
 except WarehouseBusy as exc:
     session.busy_message(exc)
     st.stop()
@@ -248,9 +248,9 @@ with models_tab:
                     with cols[i]:
                         _card(e, 10_000 + i)
 
-        points = cat.scatter_frame(shown)
-        if not points.empty:
-            st.plotly_chart(charts.price_vs_speed(points), key="catalog_scatter")
+        scatter = page_data.price_vs_speed(org_id, wh, catalog_store, shown)
+        if scatter is not None:
+            st.plotly_chart(scatter, key="catalog_scatter")
 
 with discovery_tab:
     st.markdown("Discovery asks every provider which models it lists, adds new ones, marks "

@@ -6,11 +6,10 @@ from datetime import timedelta
 
 import streamlit as st
 
-from core import charts, session
+from core import charts, page_data, session
 from core.auth import INGEST_ROLES, UserStore
 from core.domain import UsageFilter
-from core.warehouse import queries
-from core.warehouse import WarehouseBusy
+from core.warehouse import WarehouseBusy, queries
 from core.warehouse.ingest import UnreadableFile, ingest_bytes, quarantine_csv
 
 user = session.require_page("usage")
@@ -84,7 +83,7 @@ try:
         else:
             org_choice = user.org_id
     org_id = user.scope(org_choice)
-    opts = queries.filter_options(wh, org_id)
+    opts = page_data.filter_options(wh, org_id)
 except WarehouseBusy as exc:
     session.busy_message(exc)
     st.stop()
@@ -119,7 +118,7 @@ with st.sidebar:
 flt = UsageFilter(org_id=org_id, start=start, end=end, providers=providers, models=models,
                   features=features, sources=sources)
 try:
-    dash = queries.dashboard(wh, flt)
+    dash = page_data.dashboard(wh, flt)
 except WarehouseBusy as exc:
     session.busy_message(exc)
     st.stop()
@@ -162,15 +161,15 @@ with tab_cost:
         "Stack daily cost by", ["request_model", "provider_name", "feature"],
         format_func=lambda v: charts.DIM_LABEL[v], default="request_model", key="cost_by",
     ) or "request_model"
-    st.plotly_chart(charts.daily_cost(dash.daily_cost, by), width="stretch")
+    st.plotly_chart(page_data.usage_figure(wh, flt, "daily_cost", by), width="stretch")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(charts.top_features(dash.features), width="stretch")
-    c2.plotly_chart(charts.cost_vs_latency(dash.models), width="stretch")
+    c1.plotly_chart(page_data.usage_figure(wh, flt, "top_features"), width="stretch")
+    c2.plotly_chart(page_data.usage_figure(wh, flt, "cost_vs_latency"), width="stretch")
 
 with tab_latency:
     pct = st.segmented_control("Percentile", ["p50", "p95", "p99"], default="p95",
                                key="latency_pct") or "p95"
-    st.plotly_chart(charts.latency_over_time(dash.latency_daily, pct), width="stretch")
+    st.plotly_chart(page_data.usage_figure(wh, flt, "latency", pct), width="stretch")
     st.subheader("Models")
     table = dash.models.rename(columns={
         "provider_name": "Provider", "request_model": "Model", "requests": "Requests",
@@ -194,9 +193,8 @@ with tab_latency:
 
 with tab_errors:
     c1, c2 = st.columns(2)
-    c1.plotly_chart(charts.error_rate_by_provider(dash.providers, dash.error_types),
-                    width="stretch")
-    c2.plotly_chart(charts.error_timeline(dash.timeline), width="stretch")
+    c1.plotly_chart(page_data.usage_figure(wh, flt, "errors_by_provider"), width="stretch")
+    c2.plotly_chart(page_data.usage_figure(wh, flt, "error_timeline"), width="stretch")
 
 with tab_events:
     top = st.columns([1, 1, 2])
@@ -204,8 +202,8 @@ with tab_events:
     page_no = top[1].number_input("Page", min_value=1, value=1, step=1, key="ev_page")
     size = 200
     try:
-        events = queries.events_page(wh, flt, limit=size, offset=(int(page_no) - 1) * size,
-                                     errors_only=errors_only)
+        events = page_data.events_page(wh, flt, limit=size, offset=(int(page_no) - 1) * size,
+                                       errors_only=errors_only)
     except WarehouseBusy as exc:
         session.busy_message(exc)
         st.stop()

@@ -292,6 +292,19 @@ class CatalogStore(StoreConnections):
                 "ORDER BY provider_id, active DESC, model_id", params).fetchall()
         return [_model(r) for r in rows]
 
+    def data_version(self, org_id: str) -> tuple:
+        """Changes whenever the organization's catalog, rules or providers change (a page
+        caches the catalog view keyed on it): counts and newest update times, one query."""
+        org = _org(org_id)
+        with self._connect() as conn:
+            return tuple(conn.execute(
+                "SELECT (SELECT count(*) || '/' || coalesce(max(updated_at), '') || '/' || "
+                "sum(active) || '/' || sum(is_default) FROM catalog_models WHERE org_id = ?), "
+                "(SELECT coalesce(max(version), 0) FROM catalog_rule_sets WHERE org_id = ?), "
+                "(SELECT count(*) || '/' || coalesce(sum(version), 0) || '/' || "
+                "coalesce(max(updated_at), '') FROM providers WHERE org_id = ?)",
+                (org, org, org)).fetchone())
+
     def model(self, org_id: str, provider_id: str, model_id: str) -> CatalogModel | None:
         org = _org(org_id)
         with self._connect() as conn:

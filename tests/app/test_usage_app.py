@@ -120,3 +120,26 @@ def test_an_unreadable_upload_is_explained(seeded_home: Path) -> None:
     assert not at.exception
     assert any("no usage columns found" in e.value and "nothing was loaded" in e.value
                for e in at.error)
+
+
+def test_the_cached_page_shows_events_another_process_loaded(seeded_home: Path) -> None:
+    """The page caches its queries and figures on the warehouse's data version: an ingest by
+    someone else (here: the CLI's code, straight into the warehouse) shows on the next rerun."""
+    import json
+
+    from core.settings import get_settings
+    from core.warehouse.db import Warehouse
+    from core.warehouse.ingest import ingest_bytes
+
+    at = signed_in("analyst")
+    before = _requests(at)
+    assert _requests(at.run()) == before  # a rerun answers from the cache, unchanged
+    row = {"request_id": "cache-probe-1", "ts": f"{DEMO_END}T12:00:00Z",
+           "provider_name": "openai", "request_model": "gpt-4o", "input_tokens": 10,
+           "output_tokens": 5, "cost_usd": 0.001, "duration_ms": 300, "feature": "probe"}
+    other = Warehouse(get_settings().warehouse_path)
+    try:
+        ingest_bytes(other, "demo", json.dumps(row).encode() + b"\n", "probe.jsonl")
+    finally:
+        other.close()
+    assert _requests(at.run()) == before + 1
