@@ -37,6 +37,16 @@ MAX_ENTRIES = 64
 
 
 @st.cache_data(max_entries=MAX_ENTRIES, show_spinner=False)
+def _org_ids(path: str, version: str, _wh: Warehouse) -> list[str]:
+    return list(queries.org_ids(_wh))
+
+
+def org_ids(wh: Warehouse) -> list[str]:
+    """Organizations with usage in the warehouse."""
+    return _org_ids(str(wh.path), wh.data_version(), wh)
+
+
+@st.cache_data(max_entries=MAX_ENTRIES, show_spinner=False)
 def _filter_options(path: str, version: str, org_id: str, _wh: Warehouse) -> dict[str, Any]:
     return queries.filter_options(_wh, org_id)
 

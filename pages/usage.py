@@ -70,18 +70,14 @@ def import_panel(org_id: str) -> None:
             )
 
 try:
-    orgs = sorted(set(queries.org_ids(wh)) | set(UserStore().organizations()))
+    orgs = sorted(set(page_data.org_ids(wh)) | set(UserStore().organizations()))
+    choices = user.visible_orgs(orgs) if user.role.value == "admin" else [user.org_id]
     with st.sidebar:
         st.subheader("Filters")
-        if user.role.value == "admin":
-            choices = user.visible_orgs(orgs)
-            org_choice = st.selectbox(
-                "Organization", choices, index=choices.index(user.org_id),
-                disabled=len(choices) == 1, key="flt_org",
-                help="Only the instance owner can switch organizations.",
-            )
-        else:
-            org_choice = user.org_id
+        org_choice = user.org_id
+        if len(choices) > 1:  # the instance owner; a lone disabled box only says less, faded
+            org_choice = st.selectbox("Organization", choices, index=choices.index(user.org_id),
+                                      key="flt_org")
     org_id = user.scope(org_choice)
     opts = page_data.filter_options(wh, org_id)
 except WarehouseBusy as exc:
