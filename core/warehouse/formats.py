@@ -12,9 +12,12 @@ import io
 import json
 from pathlib import Path
 
-import pyarrow as pa
+from core.warehouse import litellm, otel
+from core.warehouse.load import CANONICAL_COLUMNS
+from core.warehouse.stage import BadRow, Stage, UnreadableFile, arrow_from_records, is_parquet
 
-from core.warehouse.load import CANONICAL_COLUMNS, BadRow, Stage
+__all__ = ["ALIASES", "UnreadableFile", "canonical_name", "read_any", "read_usage_csv",
+           "read_usage_jsonl", "read_usage_parquet", "sniff"]
 
 # Accepted spellings for the canonical columns in the usage-events format.
 ALIASES: dict[str, str] = {
@@ -67,18 +70,6 @@ def _mapping(columns: list[str]) -> dict[str, list[str]]:
     return out
 
 
-class UnreadableFile(ValueError):
-    """The file as a whole cannot be read (wrong format, not UTF-8, no usable columns)."""
-
-
-def _arrow_from_records(records: list[dict], rows: list[int]) -> pa.Table:
-    cols: dict[str, list] = {"_row": rows}
-    names = sorted({k for r in records for k in r})
-    for n in names:
-        cols[n] = [None if r.get(n) is None else str(r.get(n)) for r in records]
-    return pa.table(cols)
-
-
 def _require_columns(mapping: dict[str, list[str]], name: str) -> None:
     if not {"request_model", "provider_name"} & set(mapping):
         raise UnreadableFile(
@@ -118,7 +109,7 @@ def read_usage_jsonl(data: bytes, name: str) -> Stage:
         rows.append(i)
     if records:
         _require_columns({c: [c] for c in seen}, name)
-    return Stage("jsonl", name, arrow=_arrow_from_records(records, rows), pre_bad=bad,
+    return Stage("jsonl", name, arrow=arrow_from_records(records, rows), pre_bad=bad,
                  rows_read=len(records) + len(bad))
 
 
@@ -153,7 +144,7 @@ def read_usage_csv(data: bytes, name: str) -> Stage:
             for canon, places in idx
         })
         rows.append(line_no)
-    return Stage("csv", name, arrow=_arrow_from_records(records, rows), pre_bad=bad,
+    return Stage("csv", name, arrow=arrow_from_records(records, rows), pre_bad=bad,
                  rows_read=len(records) + len(bad))
 
 
@@ -184,7 +175,7 @@ def read_usage_parquet(path: Path, name: str) -> Stage:
 def sniff(data: bytes, name: str) -> str:
     """Guess the format: usage-parquet, usage-csv, usage-jsonl, litellm-csv, litellm-json, otel-json."""
     lower = name.lower()
-    if lower.endswith(".parquet") or data[:4] == b"PAR1":
+    if is_parquet(data, name):
         return "usage-parquet"
     head = data[:65536].decode("utf-8-sig", errors="replace").lstrip()
     if lower.endswith(".csv") or (head and head[0] not in "{["):
@@ -200,27 +191,19 @@ def sniff(data: bytes, name: str) -> str:
     return "usage-jsonl"
 
 
-def read_any(data: bytes, name: str, path: Path | None = None) -> Stage:
-    """Read ``data`` (the file's bytes) in whatever format it is in."""
+def read_any(data: bytes, name: str) -> Stage:
+    """Read a text file's bytes in whatever format it is in.
+
+    Parquet is not read from bytes: DuckDB streams it from a path
+    (:func:`read_usage_parquet`; ``core.warehouse.ingest`` writes uploads to a file first).
+    """
     fmt = sniff(data, name)
     if fmt == "usage-parquet":
-        if path is None:
-            import tempfile
-
-            with tempfile.NamedTemporaryFile(suffix=".parquet", delete=False) as f:
-                f.write(data)
-                path = Path(f.name)
-        return read_usage_parquet(path, name)
+        raise ValueError("Parquet is read from a path: use read_usage_parquet")
     if fmt == "usage-csv":
         return read_usage_csv(data, name)
     if fmt == "usage-jsonl":
         return read_usage_jsonl(data, name)
     if fmt.startswith("litellm"):
-        from core.warehouse import litellm
-
         return litellm.read(data, name, fmt.split("-")[1])
-    if fmt == "otel-json":
-        from core.warehouse import otel
-
-        return otel.read(data, name)
-    raise UnreadableFile(f"{name}: unknown format")  # pragma: no cover
+    return otel.read(data, name)

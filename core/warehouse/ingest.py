@@ -7,8 +7,9 @@ import tempfile
 from pathlib import Path
 
 from core.warehouse.db import Warehouse
-from core.warehouse.formats import UnreadableFile, read_any
+from core.warehouse.formats import read_any, read_usage_parquet
 from core.warehouse.load import IngestReport, load_stage
+from core.warehouse.stage import UnreadableFile, is_parquet
 
 __all__ = ["UnreadableFile", "ingest_bytes", "ingest_path", "quarantine_csv"]
 
@@ -20,22 +21,18 @@ def ingest_path(wh: Warehouse, org_id: str, path: Path) -> IngestReport:
         raise UnreadableFile(f"{path}: no such file")
     with path.open("rb") as f:
         head = f.read(65536)
-    if path.suffix.lower() == ".parquet" or head[:4] == b"PAR1":
-        from core.warehouse.formats import read_usage_parquet
-
+    if is_parquet(head, path.name):
         return load_stage(wh, org_id, read_usage_parquet(path, path.name))
-    return load_stage(wh, org_id, read_any(path.read_bytes(), path.name, path))
+    return load_stage(wh, org_id, read_any(path.read_bytes(), path.name))
 
 
 def ingest_bytes(wh: Warehouse, org_id: str, data: bytes, name: str) -> IngestReport:
     """Ingest an uploaded file's bytes (a temporary copy is used for Parquet, then removed)."""
-    if name.lower().endswith(".parquet") or data[:4] == b"PAR1":
+    if is_parquet(data, name):
         fd, tmp = tempfile.mkstemp(suffix=".parquet")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
-            from core.warehouse.formats import read_usage_parquet
-
             return load_stage(wh, org_id, read_usage_parquet(Path(tmp), name))
         finally:
             os.unlink(tmp)

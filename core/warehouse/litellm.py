@@ -16,8 +16,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from core.warehouse.formats import UnreadableFile, _arrow_from_records
-from core.warehouse.load import BadRow, Stage
+from core.warehouse.stage import BadRow, Stage, UnreadableFile, arrow_from_records
 
 # Fields whose values must never be copied anywhere, even into a quarantine row.
 SECRET_FIELDS = ("api_key", "token", "hashed_token", "user_api_key", "authorization")
@@ -211,5 +210,5 @@ def read(data: bytes, name: str, kind: str) -> Stage:
             continue
         records.append(event)
         rows.append(row_no)
-    return Stage(f"litellm-{kind}", name, arrow=_arrow_from_records(records, rows), pre_bad=bad,
+    return Stage(f"litellm-{kind}", name, arrow=arrow_from_records(records, rows), pre_bad=bad,
                  rows_read=len(records) + len(bad))

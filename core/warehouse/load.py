@@ -1,6 +1,7 @@
 """Load staged usage events into the warehouse: validate, de-duplicate, price, roll up.
 
-Every format reader (``core.warehouse.formats``) turns its input into a *stage*: a DuckDB
+Every format reader (``core.warehouse.formats``) turns its input into a *stage*
+(:class:`~core.warehouse.stage.Stage`): a DuckDB
 view or Arrow table whose columns carry the canonical names below (any subset, any type
 castable to the target) plus ``_row``, the 1-based row number in the source file.
 Everything after that is shared and column-wise, so 10M events load in seconds:
@@ -23,11 +24,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import duckdb
-import pyarrow as pa
 
 from core.provider_names import PROVIDER_ALIASES
 from core.warehouse.db import Warehouse
 from core.warehouse.prices import PRICED_COST_SQL, RATES_JOIN_SQL, rates_table
+from core.warehouse.stage import BadRow, Stage
 
 # Log-bucketed latency histograms: bucket b holds durations in [G**b, G**(b+1)) ms.
 HIST_GAMMA = 1.02
@@ -65,25 +66,6 @@ TOKEN_COLUMNS = [
 ]
 
 UNASSIGNED_FEATURE = "unassigned"
-
-
-@dataclass
-class BadRow:
-    row_number: int
-    reason: str
-    raw: str | None = None
-
-
-@dataclass
-class Stage:
-    """What a format reader hands to :func:`load_stage`."""
-
-    format: str
-    source_name: str
-    relation_sql: str | None = None  # a SELECT over e.g. read_parquet(...)
-    arrow: pa.Table | None = None
-    pre_bad: list[BadRow] = field(default_factory=list)  # rows rejected while parsing
-    rows_read: int | None = None  # when the reader knows better than the stage
 
 
 @dataclass

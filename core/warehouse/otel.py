@@ -21,9 +21,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from core.warehouse.formats import UnreadableFile, _arrow_from_records
 from core.warehouse.litellm import parse_time
-from core.warehouse.load import BadRow, Stage
+from core.warehouse.stage import BadRow, Stage, UnreadableFile, arrow_from_records
 
 # canonical column -> attribute names, preferred first
 ATTRIBUTES: dict[str, tuple[str, ...]] = {
@@ -206,5 +205,5 @@ def read(data: bytes, name: str) -> Stage:
             rows.append(number)
     if spans and not records and not bad:
         raise UnreadableFile(f"{name}: {len(spans)} spans, none with gen_ai.* attributes")
-    return Stage("otel-json", name, arrow=_arrow_from_records(records, rows), pre_bad=bad,
+    return Stage("otel-json", name, arrow=arrow_from_records(records, rows), pre_bad=bad,
                  rows_read=len(records) + len(bad))
