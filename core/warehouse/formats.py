@@ -7,14 +7,29 @@ OpenTelemetry GenAI spans exported as JSON (``core.warehouse.otel``).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 
 from core.warehouse import litellm, otel
 from core.warehouse.load import CANONICAL_COLUMNS
-from core.warehouse.stage import BadRow, Stage, UnreadableFile, arrow_from_records, is_parquet
+from core.warehouse.stage import (
+    MAX_LINE_CHARS,
+    NOT_UTF8,
+    BadRow,
+    Stage,
+    UnreadableFile,
+    arrow_from_records,
+    check_file_size,
+    csv_records,
+    decode_text,
+    is_parquet,
+    line_too_long,
+    nested_too_deep,
+    not_a_value,
+    printable,
+    too_deep,
+    undecodable,
+)
 
 __all__ = ["ALIASES", "UnreadableFile", "canonical_name", "read_any", "read_usage_csv",
            "read_usage_jsonl", "read_usage_parquet", "sniff"]
@@ -80,16 +95,23 @@ def _require_columns(mapping: dict[str, list[str]], name: str) -> None:
 
 
 def read_usage_jsonl(data: bytes, name: str) -> Stage:
+    """One JSON object per line; a line is measured (length, nesting) before it is parsed."""
     records: list[dict] = []
     rows: list[int] = []
     bad: list[BadRow] = []
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UnreadableFile(f"{name}: not UTF-8 text ({exc.reason})") from None
+    text, lossy = decode_text(data)
     seen: set[str] = set()
     for i, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
+            continue
+        if len(line) > MAX_LINE_CHARS:
+            bad.append(BadRow(i, line_too_long(line), printable(line)))
+            continue
+        if lossy and undecodable(line):
+            bad.append(BadRow(i, NOT_UTF8, printable(line)))
+            continue
+        if too_deep(line):
+            bad.append(BadRow(i, nested_too_deep(), printable(line)))
             continue
         try:
             obj = json.loads(line)
@@ -104,6 +126,10 @@ def read_usage_jsonl(data: bytes, name: str) -> Stage:
             canon = canonical_name(k)
             if canon and v is not None and v != "" and canon not in rec:
                 rec[canon] = v
+        wrong = next((c for c, v in rec.items() if isinstance(v, dict | list)), None)
+        if wrong is not None:
+            bad.append(BadRow(i, not_a_value(wrong, rec[wrong]), line[:300]))
+            continue
         seen.update(rec)
         records.append(rec)
         rows.append(i)
@@ -113,16 +139,21 @@ def read_usage_jsonl(data: bytes, name: str) -> Stage:
                  rows_read=len(records) + len(bad))
 
 
+def _raw_fields(fields: list[str]) -> str:
+    return printable(",".join(f[:300] for f in fields))
+
+
 def read_usage_csv(data: bytes, name: str) -> Stage:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UnreadableFile(f"{name}: not UTF-8 text ({exc.reason})") from None
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise UnreadableFile(f"{name}: the file is empty") from None
+    text, lossy = decode_text(data)
+    records_iter = csv_records(text)
+    first = next(records_iter, None)
+    if first is None:
+        raise UnreadableFile(f"{name}: the file is empty")
+    _, header, why = first
+    if header is None:
+        raise UnreadableFile(f"{name}: the header row is not readable ({why})")
+    if lossy and undecodable("".join(header)):
+        raise UnreadableFile(f"{name}: the header row is {NOT_UTF8}")
     mapping = _mapping(header)
     _require_columns(mapping, name)
     position = {h: i for i, h in reversed(list(enumerate(header)))}
@@ -130,14 +161,20 @@ def read_usage_csv(data: bytes, name: str) -> Stage:
     records: list[dict] = []
     rows: list[int] = []
     bad: list[BadRow] = []
-    for line_no, fields in enumerate(reader, start=2):
+    for line_no, fields, why in records_iter:
+        if fields is None:
+            bad.append(BadRow(line_no, why or "unreadable"))
+            continue
         if not fields or all(not f.strip() for f in fields):
             continue
         if len(fields) != len(header):
             bad.append(
                 BadRow(line_no, f"has {len(fields)} fields, the header has {len(header)}",
-                       ",".join(fields)[:300])
+                       _raw_fields(fields))
             )
+            continue
+        if lossy and any(undecodable(f) for f in fields):
+            bad.append(BadRow(line_no, NOT_UTF8, _raw_fields(fields)))
             continue
         records.append({
             canon: next((fields[i] for i in places if fields[i] != ""), None)
@@ -198,6 +235,7 @@ def read_any(data: bytes, name: str) -> Stage:
     (:func:`read_usage_parquet`; ``core.warehouse.ingest`` writes uploads to a file first).
     """
     fmt = sniff(data, name)
+    check_file_size(len(data), name)
     if fmt == "usage-parquet":
         raise ValueError("Parquet is read from a path: use read_usage_parquet")
     if fmt == "usage-csv":

@@ -369,6 +369,17 @@ def filter_options(wh: Warehouse, org_id: str) -> dict[str, Any]:
     }
 
 
+DEFAULT_RANGE_DAYS = 30
+
+
+def default_date_range(first: date, last: date) -> tuple[date, date]:
+    """The Usage page's default dates: the last 30 days of data (all of it when shorter).
+
+    Anchored on the newest data, not on today: demo or imported history may end in the past.
+    """
+    return max(first, last - timedelta(days=DEFAULT_RANGE_DAYS - 1)), last
+
+
 def _event_where(f: UsageFilter) -> tuple[str, list[Any]]:
     dims, params = _dims_where(f)
     lo = datetime.combine(f.start, datetime.min.time())
