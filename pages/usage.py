@@ -7,6 +7,7 @@ import streamlit as st
 from core import charts, session
 from core.auth import INGEST_ROLES, UserStore
 from core.domain import UsageFilter
+from core.exports import csv_bytes
 from core.warehouse import queries
 from core.warehouse.db import WarehouseBusy
 from core.warehouse.ingest import FileOutcome, ingest_uploads
@@ -181,7 +182,7 @@ with tab_latency:
             "p95 ms": st.column_config.NumberColumn(format="%.0f"),
         },
     )
-    st.download_button("Download model table (CSV)", dash.models.to_csv(index=False),
+    st.download_button("Download model table (CSV)", csv_bytes(dash.models),
                        file_name="models.csv", mime="text/csv", key="dl_models")
 
 with tab_errors:

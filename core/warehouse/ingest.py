@@ -16,6 +16,7 @@ from typing import Protocol
 
 import duckdb
 
+from core.exports import rows_csv_bytes
 from core.warehouse.db import Warehouse, WarehouseBusy
 from core.warehouse.formats import read_any, read_usage_parquet
 from core.warehouse.load import IngestReport, load_stage
@@ -66,16 +67,14 @@ def ingest_bytes(wh: Warehouse, org_id: str, data: bytes, name: str) -> IngestRe
 
 
 def quarantine_csv(report: IngestReport) -> bytes:
-    """The rejected rows of one ingest as CSV (row number, reason, values), for download."""
-    import csv
-    import io
+    """The rejected rows of one ingest as CSV (row number, reason, values), for download.
 
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["file", "row_number", "reason", "values"])
-    for b in report.bad_rows:
-        w.writerow([report.source_name, b.row_number, b.reason, b.raw or ""])
-    return buf.getvalue().encode()
+    Written by core.exports: a rejected value like ``=HYPERLINK(…)`` must not run when opened.
+    """
+    return rows_csv_bytes(
+        ["file", "row_number", "reason", "values"],
+        ([report.source_name, b.row_number, b.reason, b.raw or ""] for b in report.bad_rows),
+    )
 
 
 class Upload(Protocol):

@@ -409,28 +409,33 @@ EXPORT_LIMIT = 1_000_000
 
 
 def export_events(wh: Warehouse, f: UsageFilter, fmt: str, *, errors_only: bool = False) -> bytes:
-    """The filtered events as CSV or Parquet bytes (newest first, at most EXPORT_LIMIT rows)."""
+    """The filtered events as CSV or Parquet bytes (newest first, at most EXPORT_LIMIT rows).
+
+    CSV goes through :func:`core.exports.csv_bytes`, so a value a spreadsheet would run as a
+    formula (``=HYPERLINK(…)`` as a feature name) is neutralised; Parquet keeps raw values.
+    """
     import os
     import tempfile
+
+    from core.exports import csv_bytes
 
     if fmt not in ("csv", "parquet"):
         raise ValueError("export format must be csv or parquet")
     where, params = _event_where(f)
     if errors_only:
         where += " AND status = 'error'"
-    fd, tmp = tempfile.mkstemp(suffix="." + fmt)
+    sql = (f"SELECT {', '.join(EVENT_PAGE_COLUMNS)} FROM usage_events WHERE {where} "
+           f"ORDER BY ts DESC, request_id LIMIT {EXPORT_LIMIT}")
+    if fmt == "csv":
+        with wh.cursor() as cur:
+            table = cur.sql(sql, params=params).to_arrow_table()
+        # Arrow-backed columns: integers with gaps stay integers ("12", not "12.0")
+        return csv_bytes(table.to_pandas(types_mapper=pd.ArrowDtype))
+    fd, tmp = tempfile.mkstemp(suffix=".parquet")
     os.close(fd)
     try:
         with wh.cursor() as cur:
-            rel = cur.sql(
-                f"SELECT {', '.join(EVENT_PAGE_COLUMNS)} FROM usage_events WHERE {where} "
-                f"ORDER BY ts DESC, request_id LIMIT {EXPORT_LIMIT}",
-                params=params,
-            )
-            if fmt == "parquet":
-                rel.write_parquet(tmp)
-            else:
-                rel.write_csv(tmp, header=True)
+            cur.sql(sql, params=params).write_parquet(tmp)
         with open(tmp, "rb") as fh:
             return fh.read()
     finally:
