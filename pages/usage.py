@@ -120,19 +120,8 @@ except WarehouseBusy as exc:
 st.caption(f"{flt.start:%d %b %Y} – {flt.end:%d %b %Y} · organization `{org_id}` · compared with "
            f"the previous {flt.days} days")
 
-cur, prev = dash.kpis["current"], dash.kpis["previous"]
-
-
-def delta(key: str) -> str | None:
-    a, b = cur.get(key), prev.get(key)
-    if a is None or b is None or not prev.get("requests"):
-        return None
-    if key == "error_rate":
-        return f"{(a - b) * 100:+.2f} pp"
-    if not b:
-        return None
-    return f"{(a - b) / b * 100:+.1f}%"
-
+cur = dash.kpis["current"]
+delta = dash.delta
 
 k1, k2, k3, k4, k5 = st.columns(5)
 k1.metric("Spend", f"${cur['spend']:,.2f}", delta("spend"), delta_color="inverse")

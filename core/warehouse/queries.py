@@ -157,6 +157,29 @@ class Dashboard:
     def empty(self) -> bool:
         return not self.kpis["current"].get("requests")
 
+    def delta(self, key: str) -> str | None:
+        """The KPI's change against the previous period, as the page labels it."""
+        return kpi_delta(self.kpis["current"], self.kpis["previous"], key)
+
+
+def kpi_delta(
+    current: dict[str, float | None], previous: dict[str, float | None], key: str
+) -> str | None:
+    """A KPI's change against the previous period: "+12.3%", or "+0.40 pp" for the error rate.
+
+    None (no delta shown) when either value is missing, the previous period had no requests
+    (nothing to compare with), or the previous value is zero (a percentage of nothing).
+    The error rate is already a share, so its change is in percentage points, not percent.
+    """
+    a, b = current.get(key), previous.get(key)
+    if a is None or b is None or not previous.get("requests"):
+        return None
+    if key == "error_rate":
+        return f"{(a - b) * 100:+.2f} pp"
+    if not b:
+        return None
+    return f"{(a - b) / b * 100:+.1f}%"
+
 
 def _kpi_block(row: dict[str, Any], p95: float | None) -> dict[str, float | None]:
     requests = float(row.get("requests") or 0)

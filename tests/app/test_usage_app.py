@@ -165,3 +165,24 @@ def test_hostile_files_are_each_reported_and_never_stop_the_others(seeded_home: 
     assert at.file_uploader(key="import_files_1").value == []
     assert not [u for u in at.file_uploader if u.key == "import_files_0"]
     assert at.button(key="import_go").disabled
+
+
+def test_kpi_deltas_are_the_ones_core_computes(seeded_home: Path) -> None:
+    from core.domain import UsageFilter
+    from core.settings import get_settings
+    from core.warehouse import queries
+    from core.warehouse.db import Warehouse
+
+    at = signed_in("analyst")
+    wh = Warehouse(get_settings().warehouse_path)
+    try:
+        dash = queries.dashboard(wh, UsageFilter(org_id="demo", start=date(2026, 10, 22),
+                                                 end=DEMO_END))
+    finally:
+        wh.close()
+    shown = {m.label: m.delta for m in at.metric}
+    expected = {label: dash.delta(key) for label, key in (
+        ("Spend", "spend"), ("Requests", "requests"), ("Tokens", "tokens"),
+        ("p95 latency", "p95_ms"), ("Error rate", "error_rate"))}
+    assert shown == expected
+    assert shown["Error rate"].endswith(" pp") and shown["Spend"].endswith("%")
