@@ -247,8 +247,10 @@ def _checked_sql(
     sel.append(f"{txt('finish_reason')} AS finish_reason")
     for col in LIMITED_TEXT_COLUMNS:
         if col in present:
+            # strlen (bytes, O(1)) rules out almost every value before length counts chars
             checks.append((
-                f"length(CAST({col} AS VARCHAR)) > {MAX_FIELD_CHARS}",
+                f"strlen(CAST({col} AS VARCHAR)) > {MAX_FIELD_CHARS} "
+                f"AND length(CAST({col} AS VARCHAR)) > {MAX_FIELD_CHARS}",
                 f"'{col} is ' || length(CAST({col} AS VARCHAR)) || ' characters long, over the "
                 f"limit of {MAX_FIELD_CHARS:,}'",
             ))

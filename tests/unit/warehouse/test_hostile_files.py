@@ -406,3 +406,13 @@ def test_cli_ingest_of_hostile_files_prints_reasons_not_tracebacks(
     rejected = list(csv.DictReader(io.StringIO(out.read_text())))
     assert [(r["file"], r["row_number"]) for r in rejected] == [("hostile.csv", "3"),
                                                                 ("deep.jsonl", "2")]
+
+
+def test_the_field_limit_counts_characters_not_bytes(wh: Warehouse) -> None:
+    lines = [json.dumps(event("at-limit", feature="é" * MAX_FIELD_CHARS)),
+             json.dumps(event("over", feature="é" * (MAX_FIELD_CHARS + 1)))]
+    report = ingest_bytes(wh, ORG, jsonl(*lines), "u.jsonl")
+    assert ids(wh) == {"at-limit"}
+    assert reasons(report) == {
+        2: f"feature is {MAX_FIELD_CHARS + 1} characters long, over the limit of "
+           f"{MAX_FIELD_CHARS:,}"}
