@@ -9,7 +9,7 @@ PORT ?= 8501
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test install chromium axe lint bench clean
+.PHONY: run test install chromium axe lint bench mutate clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,5 +55,16 @@ test: install chromium axe lint
 bench: install
 	$(BIN)/switchyard bench warehouse --events 10000000
 
+# Mutation testing ([tool.mutmut] in pyproject.toml): which changes to auth, sessions, the
+# vault, the config store and the warehouse queries and prices no test notices.
+mutate: install
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2 || true
+	$(BIN)/mutmut export-cicd-stats
+	$(BIN)/python -c "import json; s = json.load(open('mutants/mutmut-cicd-stats.json')); \
+		t = s['total'] - s.get('skipped', 0); k = s['killed'] + s.get('timeout', 0); \
+		print(json.dumps({**s, 'kill_rate': round(k / t, 3) if t else None}))"
+	$(BIN)/mutmut results
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .cache mutants *.egg-info
