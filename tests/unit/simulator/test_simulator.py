@@ -18,7 +18,7 @@ from core.simulator import Simulator, base_urls, start_background
 from core.simulator.cli import simulator_command
 from core.simulator.profiles import PROFILES
 from core.simulator.truth import Knowledge, sha256_hex
-from tests.helpers import DOG, DOG_TRUTH, forbid_non_loopback, png
+from tests.helpers import DOG, DOG_TRUTH, ROOT, forbid_non_loopback, png
 
 UNKNOWN = png(10, 20, 30)
 PROMPT = "What is the capital of France? Answer with one word."
@@ -419,6 +419,23 @@ def test_vision_labels_and_per_image_errors(http: httpx.Client) -> None:
                     json=body)
     assert bad.status_code == 400 and bad.json()["error"]["details"][0]["reason"] == \
         "API_KEY_INVALID"
+
+
+
+def test_vision_reads_url_safe_base64_like_protobuf_json(http: httpx.Client) -> None:
+    """Cloud Vision's ``image.content`` is a protobuf ``bytes`` field: both alphabets, with or
+    without padding, are read as a photo (a bad encoding is a per-image "Bad image data")."""
+    photo = (ROOT / "data" / "samples" / "photos" / "clock.jpg").read_bytes()
+    standard = base64.b64encode(photo).decode()
+    url_safe = base64.urlsafe_b64encode(photo).decode().rstrip("=")
+    assert set(standard) & set("+/") and set(url_safe) & set("-_")
+    answers = []
+    for content in (standard, url_safe):
+        r = http.post("/vision/v1/images:annotate", headers=GG, json={"requests": [
+            {"image": {"content": content}, "features": [{"type": "LABEL_DETECTION"}]}]})
+        assert r.status_code == 200, r.text
+        answers.append(r.json()["responses"][0])
+    assert all("error" not in a and a["labelAnnotations"] for a in answers), answers
 
 
 # ---- faults ------------------------------------------------------------------------------
