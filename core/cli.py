@@ -513,7 +513,7 @@ def keys_rotate(new_key_env: str | None, keep_old: bool) -> None:
 
 
 def _register_simulator() -> None:
-    from core.simulator.cli import simulator_command
+    from core.simulator.launcher import simulator_command
 
     main.add_command(simulator_command)
 

@@ -77,7 +77,7 @@ def _in_process_simulator() -> str:
     """One simulator per process, on a free loopback port (the app and the CLI share code)."""
     global _SIM_HANDLE
     if _SIM_HANDLE is None:
-        from core.simulator.server import start_background
+        from core.simulator.launcher import start_background
 
         _SIM_HANDLE = start_background(0, seed=int(os.environ.get("SWITCHYARD_SIM_SEED", 7)))
     return _SIM_HANDLE.url
@@ -86,7 +86,7 @@ def _in_process_simulator() -> str:
 def base_url_for(record: ProviderRecord, sim_root: str | None = None) -> str | None:
     """The URL an adapter calls: simulated providers follow wherever the simulator runs."""
     if record.simulated:
-        from core.simulator.urls import base_urls
+        from core.simulator.launcher import base_urls
 
         root = sim_root or simulator_root()
         return base_urls(root)[record.type.value] if root else None

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from core.simulator import start_background
+from core.simulator.launcher import start_background
 from core.simulator.truth import sha256_hex
 from tests.helpers import DOG, DOG_TRUTH, ROOT
 

@@ -14,8 +14,9 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from core.simulator import Simulator, base_urls, start_background
 from core.simulator.cli import simulator_command
+from core.simulator.engine import Simulator
+from core.simulator.launcher import base_urls, start_background
 from core.simulator.profiles import PROFILES
 from core.simulator.truth import Knowledge, sha256_hex
 from tests.helpers import DOG, DOG_TRUTH, ROOT, forbid_non_loopback, png
@@ -525,7 +526,7 @@ def test_list_models_add_and_remove(http: httpx.Client) -> None:
 
 
 def test_admin_is_loopback_only(sim) -> None:
-    transport = httpx.ASGITransport(app=sim.simulator.app, client=("10.1.2.3", 5555))
+    transport = httpx.ASGITransport(app=sim.app, client=("10.1.2.3", 5555))
 
     async def go() -> int:
         async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
@@ -586,7 +587,7 @@ def test_knowledge_is_validated_and_loopback_only(sim, http: httpx.Client) -> No
     r = http.post("/_admin/knowledge", content=b"{nope", headers={"content-type": "text/plain"})
     assert r.status_code == 422
     assert http.get("/_admin/knowledge").json() == before
-    transport = httpx.ASGITransport(app=sim.simulator.app, client=("10.1.2.3", 5555))
+    transport = httpx.ASGITransport(app=sim.app, client=("10.1.2.3", 5555))
 
     async def go() -> list[int]:
         async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
