@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from core import connections, session
 from core.auth import PROVIDER_ROLES
 from core.config_store import KEEP, ConfigStoreError, ProviderRecord, ProviderStore
-from core.config_store.schemas import parse_provider_settings, validation_messages
+from core.config_store.schemas import headers_text, parse_provider_settings, validation_messages
 from core.config_store.templates import templates_for
 from core.provider_names import PROVIDER_TYPES, KeyPolicy, ProviderType
 
@@ -58,7 +58,7 @@ else:
             "Name": r.name + (" (simulated)" if r.simulated and "simulated" not in r.name else ""),
             "Type": r.info.label,
             "Base URL": "built-in simulator" if r.simulated else (r.settings.base_url or ""),
-            "Models": r.models_count if r.models_count is not None else len(r.settings.models),
+            "Models": r.model_count,
             "Last test": _status(r.last_test_ok),
             "Tested at": _when(r.last_test_at),
             "Latency (ms)": round(r.last_test_latency_ms) if r.last_test_latency_ms else None,
@@ -126,15 +126,6 @@ if local and not any(r.type is ProviderType.ollama and not r.simulated for r in 
 add_tab, edit_tab, delete_tab = st.tabs(["Add a provider", "Edit", "Delete"])
 
 
-def _headers_text(text: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        if line.strip():
-            name, _, value = line.partition(":")
-            out[name.strip()] = value.strip()
-    return out
-
-
 def _store_change(change: Callable[[], ProviderRecord]) -> ProviderRecord | None:
     """Run an add or an edit; bad input and store refusals become messages, nothing saved."""
     try:
@@ -180,9 +171,9 @@ def _settings_form(prefix: str, ptype: ProviderType, defaults: dict, *, editing:
         "Requests per minute (optional limit)", min_value=1, value=int(rpm) if rpm else None,
         key=f"{prefix}_rpm", placeholder="no limit")
     if info.headers_allowed:
-        text = "\n".join(f"{k}: {v}" for k, v in (defaults.get("headers") or {}).items())
-        data["headers"] = _headers_text(st.text_area(
-            "Extra headers (one per line, Name: value)", value=text, key=f"{prefix}_headers"))
+        data["headers"] = st.text_area(  # the schema reads the text (parse_headers_text)
+            "Extra headers (one per line, Name: value)",
+            value=headers_text(defaults.get("headers") or {}), key=f"{prefix}_headers")
     data["enabled"] = st.checkbox("Enabled", value=defaults.get("enabled", True),
                                   key=f"{prefix}_enabled")
     models = defaults.get("models") or []
