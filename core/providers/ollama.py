@@ -9,19 +9,20 @@ import httpx
 
 from core.providers.base import (
     Adapter,
+    Answer,
     CallOptions,
     Capabilities,
-    Completion,
     ImagePart,
     ModelInfo,
     Part,
+    Request,
     TextPart,
     TokenUsage,
 )
 from core.providers.http import Clock, as_int, load_json, ndjson_lines, stream_error_status
+from core.providers.model_profiles import profile_for
 
 DEFAULT_URL = "http://localhost:11434"
-_VISION_FAMILIES = {"clip", "mllama", "gemma3", "qwen2vl", "qwen25vl", "llava"}
 
 
 async def detect_local(client: httpx.AsyncClient, url: str = DEFAULT_URL,
@@ -40,10 +41,11 @@ def usage_from(doc: dict) -> TokenUsage:
 
 
 class OllamaAdapter(Adapter):
-    capabilities = Capabilities(protocol="ollama", needs_key=False, needs_base_url=True,
-                                default_base_url=DEFAULT_URL)
+    protocol = "ollama"
+    default_base_url = DEFAULT_URL
+    capabilities = Capabilities(local=True)
 
-    def request_body(self, model: str, parts: list[Part], options: CallOptions) -> dict:
+    def build_request(self, model: str, parts: list[Part], options: CallOptions) -> Request:
         message: dict[str, Any] = {
             "role": "user",
             "content": "\n\n".join(p.text for p in parts if isinstance(p, TextPart)),
@@ -62,44 +64,32 @@ class OllamaAdapter(Adapter):
         if settings:
             body["options"] = settings
         body.update(options.extra)
-        return body
+        return Request(f"{self.base_url}/api/chat", body)
 
-    async def complete(self, model: str, parts: list[Part], options: CallOptions | None = None
-                       ) -> Completion:
-        options = options or CallOptions()
-        body = self.request_body(model, parts, options)
-        url = f"{self.base_url}/api/chat"
-        clock = Clock()
+    @staticmethod
+    def _answer(doc: dict, text: str) -> Answer:
+        return Answer(text, usage_from(doc), doc.get("model"), doc.get("done_reason"))
 
-        def done(doc: dict, text: str) -> Completion:
-            return Completion(text=text, usage=usage_from(doc), response_model=doc.get("model"),
-                              finish_reason=doc.get("done_reason"),
-                              duration_ms=clock.elapsed_ms(), ttft_ms=clock.ttft_ms)
+    def read_answer(self, doc: Any, request: Request) -> Answer:
+        if not isinstance(doc, dict) or not isinstance(doc.get("message"), dict):
+            raise self.malformed("the answer has no message", 200)
+        return self._answer(doc, str(doc["message"].get("content") or ""))
 
-        async def plain() -> Completion:
-            doc = await self.post_json(url, body, options.timeout_s)
-            if not isinstance(doc, dict) or not isinstance(doc.get("message"), dict):
-                raise self.malformed("the answer has no message", 200)
-            return done(doc, str(doc["message"].get("content") or ""))
-
-        async def streamed() -> Completion:
-            pieces: list[str] = []
-            async with self.stream(url, body, options.timeout_s) as response:
-                async for line in ndjson_lines(response):
-                    doc = load_json(line, provider=self.label, secret=self._api_key)
-                    if not isinstance(doc, dict):
-                        raise self.malformed("a streamed line is not an object")
-                    if doc.get("error"):
-                        raise self.map_error(stream_error_status(doc), doc, line, response.headers)
-                    piece = (doc.get("message") or {}).get("content") or ""
-                    if piece:
-                        clock.mark_first()
-                        pieces.append(piece)
-                    if doc.get("done"):
-                        return done(doc, "".join(pieces))
-            raise self.malformed("the stream ended before done", 200)
-
-        return await self.guard(streamed if options.stream else plain, options.timeout_s)
+    async def read_stream(self, response: httpx.Response, clock: Clock) -> Answer:
+        pieces: list[str] = []
+        async for line in ndjson_lines(response):
+            doc = load_json(line, provider=self.label, secret=self._api_key)
+            if not isinstance(doc, dict):
+                raise self.malformed("a streamed line is not an object")
+            if doc.get("error"):
+                raise self.map_error(stream_error_status(doc), doc, line, response.headers)
+            piece = (doc.get("message") or {}).get("content") or ""
+            if piece:
+                clock.mark_first()
+                pieces.append(piece)
+            if doc.get("done"):
+                return self._answer(doc, "".join(pieces))
+        raise self.malformed("the stream ended before done", 200)
 
     async def list_models(self) -> list[ModelInfo]:
         async def fetch() -> list[ModelInfo]:
@@ -111,9 +101,10 @@ class OllamaAdapter(Adapter):
             for m in data:
                 if not isinstance(m, dict) or not (m.get("model") or m.get("name")):
                     continue
-                families = set((m.get("details") or {}).get("families") or [])
-                vision = bool(families & _VISION_FAMILIES)
-                models.append(ModelInfo(id=str(m.get("model") or m.get("name")),
+                mid = str(m.get("model") or m.get("name"))
+                families = (m.get("details") or {}).get("families") or []
+                vision = profile_for(self.provider_type, mid, families).vision
+                models.append(ModelInfo(id=mid,
                                         input_types=("text", "image") if vision else ("text",)))
             return models
 
