@@ -14,10 +14,14 @@ from pydantic import ValidationError
 
 from core import connections, session
 from core.auth import PROVIDER_ROLES
+from core.catalog.discovery import DiscoveryError, pull_and_discover
 from core.config_store import KEEP, ConfigStoreError, ProviderRecord, ProviderStore
 from core.config_store.schemas import headers_text, parse_provider_settings, validation_messages
 from core.config_store.templates import templates_for
+from core.connections import PullError
 from core.provider_names import PROVIDER_TYPES, KeyPolicy, ProviderType
+from core.providers.errors import ProviderError
+from core.providers.ollama import PullProgress
 
 user = session.require_page("providers")
 manage = user.role in PROVIDER_ROLES
@@ -123,7 +127,8 @@ if local and not any(r.type is ProviderType.ollama and not r.simulated for r in 
                 session.flash("Added Local Ollama. Test it to see its models.")
                 st.rerun()
 
-add_tab, edit_tab, delete_tab = st.tabs(["Add a provider", "Edit", "Delete"])
+add_tab, edit_tab, delete_tab, pull_tab = st.tabs(
+    ["Add a provider", "Edit", "Delete", "Pull a model (Ollama)"])
 
 
 def _store_change(change: Callable[[], ProviderRecord]) -> ProviderRecord | None:
@@ -253,4 +258,33 @@ with delete_tab:
                 st.error(str(exc))
             else:
                 session.flash(f"Deleted {names[pid]}.")
+                st.rerun()
+
+with pull_tab:
+    ollamas = {r.id: r.name for r in records if r.type is ProviderType.ollama}
+    if not ollamas:
+        st.caption("Add an Ollama provider to pull models into it.")
+    else:
+        with st.form("pull_form"):
+            c1, c2 = st.columns(2)
+            pull_id = c1.selectbox("Ollama server", list(ollamas), format_func=ollamas.get,
+                                   key="pull_pick")
+            pull_name = c2.text_input("Model", placeholder="e.g. llama3.2:3b or gemma3:4b",
+                                      key="pull_model",
+                                      help="A name from the Ollama library (ollama.com/library).")
+            pulling = st.form_submit_button("Pull model", type="primary")
+        if pulling:
+            bar = st.progress(0.0, text=f"Pulling {pull_name}…")
+
+            def _pulled(step: PullProgress) -> None:
+                bar.progress(step.fraction, text=f"{pull_name}: {step.status}")
+
+            try:
+                _, run = pull_and_discover(store, session.catalog_store(), org_id, pull_id,
+                                           pull_name, actor=user.username, on_progress=_pulled)
+            except (ProviderError, PullError, DiscoveryError, ConfigStoreError) as exc:
+                bar.empty()
+                st.error(str(exc))  # a ProviderError's text is its scrubbed user message
+            else:
+                session.flash(f"✅ Pulled {pull_name} into {ollamas[pull_id]}. {run.summary()}")
                 st.rerun()

@@ -20,7 +20,7 @@ import random
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -139,6 +139,8 @@ class Simulator:
         self._seen: Counter[tuple[str, str, str]] = Counter()
         self._prefixes: set[tuple[str, str, str]] = set()
         self._stats: Counter[tuple[str, str, str, int]] = Counter()
+        # provider -> {model id pulled at run time: whether it reads images}
+        self._pulled: dict[str, dict[str, bool]] = {}
 
     # ---- models ------------------------------------------------------------------------
 
@@ -148,9 +150,18 @@ class Simulator:
         added, removed = self.faults.model_changes(p)
         out = [m for m in self.profiles if m.provider == p
                and not removed.intersection(m.names)]
+        with self._lock:
+            pulled = dict(self._pulled.get(p, {}))
         have = {n for m in out for n in m.names}
         out += [template_profile(p, mid) for mid in added if mid not in have]
+        out += [replace(template_profile(p, mid), vision=vision)
+                for mid, vision in pulled.items() if mid not in have and mid not in added]
         return out
+
+    def add_pulled(self, provider: str, model: str, *, vision: bool) -> None:
+        """A model pulled into a simulated local server: listed (and callable) from now on."""
+        with self._lock:
+            self._pulled.setdefault(provider_type(provider), {})[model] = vision
 
     def resolve(self, provider: str, model: str) -> ModelProfile | None:
         """The profile serving ``model`` at ``provider``; None means the provider's 404."""

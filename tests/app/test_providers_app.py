@@ -228,3 +228,31 @@ def test_extra_headers_typed_as_text_are_read_by_the_schema(seeded_home: Path,
     at.selectbox(key="edit_pick").set_value(rec.id).run()
     edit_text = next(t.value for t in at.text_area if str(t.key).startswith(f"edit_{rec.id}"))
     assert sorted(edit_text.splitlines()) == ["X-Team: data", "X-Tenant: blue"]
+
+
+def test_pull_a_model_into_ollama_from_the_form(seeded_home: Path, simulator: str) -> None:
+    """The pull form (Ollama providers only) shows progress, then the model is in the
+    catalog and counted in the table; a name the library lacks is an error, nothing added."""
+    from core.config_store import CatalogStore
+
+    at = _open("owner")
+    assert list(at.selectbox(key="pull_pick").options) == ["Ollama (simulated)"]
+    at.text_input(key="pull_model").input("nope:1b")
+    next(b for b in at.button if b.label == "Pull model").click().run()
+    assert not at.exception, at.exception
+    assert any("'nope:1b' is not in the Ollama library" in e.value for e in at.error)
+
+    at.text_input(key="pull_model").input("gemma3:4b")
+    next(b for b in at.button if b.label == "Pull model").click().run()
+    assert not at.exception, at.exception
+    assert any("Pulled gemma3:4b into Ollama (simulated)" in s.value for s in at.success)
+    catalog = {m.model_id for m in CatalogStore().models("demo", provider_id="sim-ollama")}
+    assert "gemma3:4b" in catalog
+    table = _table(at)
+    row = table[table["Name"] == "Ollama (simulated)"].iloc[0]
+    assert row["Models"] == len(catalog)
+
+
+def test_the_pull_form_is_for_managers_only(seeded_home: Path, simulator: str) -> None:
+    at = _open("viewer")
+    assert not [b for b in at.button if b.label == "Pull model"]

@@ -399,6 +399,25 @@ def test_ollama_tags_and_chat_stream(http: httpx.Client) -> None:
     assert plain["message"]["content"] == "".join(d["message"]["content"] for d in lines)
 
 
+def test_ollama_pull_streams_ndjson_progress_then_lists_the_model(http: httpx.Client) -> None:
+    assert "qwen2.5vl:7b" not in {m["name"] for m in http.get("/ollama/api/tags").json()[
+        "models"]}
+    with http.stream("POST", "/ollama/api/pull", json={"model": "qwen2.5vl:7b"}) as r:
+        assert r.status_code == 200 and r.headers["content-type"] == "application/x-ndjson"
+        lines = [json.loads(line) for line in r.iter_lines() if line]
+    assert lines[0] == {"status": "pulling manifest"} and lines[-1] == {"status": "success"}
+    layers = [d for d in lines if "digest" in d]
+    assert layers and all(set(d) == {"status", "digest", "total", "completed"}
+                          and 0 <= d["completed"] <= d["total"] for d in layers)
+    assert any(d["completed"] == d["total"] for d in layers)
+    tags = {m["name"]: m for m in http.get("/ollama/api/tags").json()["models"]}
+    assert tags["qwen2.5vl:7b"]["details"]["families"] == ["qwen25vl"]
+    chat = http.post("/ollama/api/chat", json={"model": "qwen2.5vl:7b", "stream": False,
+                                                "messages": [{"role": "user", "content": "hi",
+                                                              "images": [b64(DOG)]}]})
+    assert chat.status_code == 200, chat.text  # a vision model: takes the photo
+
+
 # ---- Cloud Vision ------------------------------------------------------------------------
 
 
