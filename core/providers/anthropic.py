@@ -71,12 +71,11 @@ class AnthropicAdapter(Adapter):
         err = doc.get("error") or {}
         kind = err.get("type", "")
         message = err.get("message") or kind or "stream error"
-        kw = {"provider": self.label, "secret": self._api_key}
+        who, key = self.label, self._api_key
         if kind == "rate_limit_error":
-            return RateLimited(message, status=429, **kw)
-        if kind == "overloaded_error":
-            return Unavailable(message, status=529, **kw)
-        return Unavailable(message, status=500, **kw)
+            return RateLimited(message, status=429, provider=who, secret=key)
+        return Unavailable(message, status=529 if kind == "overloaded_error" else 500,
+                           provider=who, secret=key)
 
     def read_answer(self, doc: Any, request: Request) -> Answer:
         if not isinstance(doc, dict) or not isinstance(doc.get("content"), list):
