@@ -373,6 +373,42 @@ def providers_test(ids: tuple[str, ...], org_id: str) -> None:
         sys.exit(1)
 
 
+@providers.command("pull")
+@click.argument("provider_id")
+@click.argument("model")
+@click.option("--org", "org_id", default=DEMO_ORG, show_default=True,
+              callback=lambda c, p, v: _org(v))
+def providers_pull(provider_id: str, model: str, org_id: str) -> None:
+    """Pull MODEL (e.g. llama3.2:3b) into the Ollama server of PROVIDER_ID, showing progress,
+    then add it to the catalog."""
+    from core.catalog.discovery import DiscoveryError, pull_and_discover
+    from core.config_store import CatalogStore, ConfigStoreError
+    from core.connections import PullError, ensure_demo_providers
+    from core.providers.errors import ProviderError
+    from core.providers.ollama import PullProgress
+
+    store = _provider_store()
+    if org_id == DEMO_ORG:
+        ensure_demo_providers(store)
+    shown: list[tuple[str, int]] = []
+
+    def progress(step: PullProgress) -> None:
+        # one line per status, and per tenth of the download: readable in a log
+        mark = (step.status, int(step.fraction * 10) if step.total else -1)
+        if not shown or shown[-1] != mark:
+            shown.append(mark)
+            pct = f" {step.fraction:4.0%}" if step.total else ""
+            click.echo(f"{step.status}{pct}", err=True)
+
+    try:
+        _, run = pull_and_discover(store, CatalogStore(), org_id, provider_id, model,
+                                   actor="cli", on_progress=progress)
+    except (PullError, ProviderError, DiscoveryError, ConfigStoreError) as exc:
+        message = exc.user_message() if isinstance(exc, ProviderError) else str(exc)
+        raise click.ClickException(message) from None
+    click.echo(f"Pulled {model} into {provider_id}. {run.summary()}")
+
+
 @providers.command("remove")
 @click.argument("provider_id")
 @click.option("--org", "org_id", default=DEMO_ORG, show_default=True,
@@ -513,7 +549,7 @@ def keys_rotate(new_key_env: str | None, keep_old: bool) -> None:
 
 
 def _register_simulator() -> None:
-    from core.simulator.cli import simulator_command
+    from core.simulator.launcher import simulator_command
 
     main.add_command(simulator_command)
 

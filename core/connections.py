@@ -16,11 +16,12 @@ from dataclasses import dataclass
 import httpx
 
 from core.config_store import ProviderRecord, ProviderStore
-from core.config_store.schemas import parse_provider_settings
+from core.config_store.schemas import check_model_id, parse_provider_settings
 from core.domain import DEMO_ORG
 from core.provider_names import PROVIDER_TYPES, ProviderType
 from core.providers.base import Adapter, CheckResult
 from core.providers.errors import ProviderError
+from core.providers.ollama import OllamaAdapter, PullProgress
 from core.providers.registry import make_adapter
 from core.redact import scrub
 
@@ -77,7 +78,7 @@ def _in_process_simulator() -> str:
     """One simulator per process, on a free loopback port (the app and the CLI share code)."""
     global _SIM_HANDLE
     if _SIM_HANDLE is None:
-        from core.simulator.server import start_background
+        from core.simulator.launcher import start_background
 
         _SIM_HANDLE = start_background(0, seed=int(os.environ.get("SWITCHYARD_SIM_SEED", 7)))
     return _SIM_HANDLE.url
@@ -86,7 +87,7 @@ def _in_process_simulator() -> str:
 def base_url_for(record: ProviderRecord, sim_root: str | None = None) -> str | None:
     """The URL an adapter calls: simulated providers follow wherever the simulator runs."""
     if record.simulated:
-        from core.simulator.urls import base_urls
+        from core.simulator.launcher import base_urls
 
         root = sim_root or simulator_root()
         return base_urls(root)[record.type.value] if root else None
@@ -201,3 +202,46 @@ def ensure_demo_providers(store: ProviderStore, org_id: str = DEMO_ORG) -> list[
     store.audit(org_id, "system", "demo.provisioned", None,
                 {"providers": [p[0] for p in DEMO_PROVIDERS]})
     return store.list(org_id)
+
+
+class PullError(ValueError):
+    """A pull that cannot start: not an Ollama provider, or not a model name."""
+
+
+async def pull_model_async(store: ProviderStore, record: ProviderRecord, model: str, *,
+                           actor: str, on_progress: Callable[[PullProgress], None] | None = None,
+                           client: httpx.AsyncClient | None = None,
+                           sim_root: str | None = None) -> PullProgress:
+    """Download ``model`` into the Ollama server of ``record`` (seed 001's pullModel),
+    reporting each progress line; audited as ``provider.pull`` whatever the outcome.
+    Raises :class:`PullError` before calling anyone, a ProviderError when the pull fails."""
+    if record.type is not ProviderType.ollama:
+        raise PullError(f"{record.name} is not an Ollama server: only Ollama pulls models.")
+    try:
+        name = check_model_id(model.strip())
+    except ValueError as exc:
+        raise PullError(f"Model {exc}") from None
+    own = client is None
+    # no read deadline: a layer may take minutes between lines on a slow line; the
+    # adapter's overall deadline bounds the whole pull
+    http = client or httpx.AsyncClient(timeout=httpx.Timeout(None, connect=5.0))
+    try:
+        adapter = adapter_for(store, record, http, sim_root)
+        if not isinstance(adapter, OllamaAdapter):  # the registry maps ollama to it
+            raise PullError(f"{record.name} has no Ollama adapter.")
+        try:
+            done = await adapter.pull(name, on_progress)
+        except ProviderError as exc:
+            store.audit(record.org_id, actor, "provider.pull", record.id,
+                        {"model": name, "ok": False, "error": exc.kind})
+            raise
+    finally:
+        if own:
+            await http.aclose()
+    store.audit(record.org_id, actor, "provider.pull", record.id, {"model": name, "ok": True})
+    return done
+
+
+def pull_model(store: ProviderStore, record: ProviderRecord, model: str, **kw) -> PullProgress:
+    """Synchronous :func:`pull_model_async`, for the page and the CLI."""
+    return asyncio.run(pull_model_async(store, record, model, **kw))

@@ -36,6 +36,8 @@ from pydantic import (
 )
 
 from core.providers.base import ModelInfo
+from core.providers.model_profiles import profile_for
+from core.providers.registry import capabilities
 
 ModelClass = Literal["flagship", "fast", "legacy"]
 ModelKind = Literal["text", "vision", "multimodal", "tagging"]
@@ -222,32 +224,22 @@ DEFAULT_RULES: tuple[ClassRule, ...] = (
 
 # ---- kind, specialties, recommendation ---------------------------------------------------
 
-# Ids whose listing does not say they read images (OpenAI-style /models has no modalities).
-_VISION_IDS = re.compile(
-    r"(gpt-4o|gpt-4\.1|gpt-4-turbo|gpt-5|o1|o3|o4-mini|pixtral|mistral-(small|medium)|"
-    r"claude-|gemini-|llava|.*vision|.*-vl\b|.*-vl-|qwen2\.5-vl|gemma3)", re.IGNORECASE)
-_REASONING_IDS = re.compile(r"(gpt-5|o[134]\b|o[134]-|gemini-2\.5|gemini-3|claude-(opus|sonnet)-4"
-                            r"|magistral|deepseek-r1|qwq)", re.IGNORECASE)
-_CODING_IDS = re.compile(r"(codestral|devstral|codex|coder)", re.IGNORECASE)
 LONG_CONTEXT = 500_000
 
 
-def _last(model_id: str) -> str:
-    return model_id.rstrip("/").rsplit("/", 1)[-1]
-
-
 def input_types_of(provider_type: str | None, info: ModelInfo) -> tuple[str, ...]:
-    """What the model reads: the listing's word, widened by known vision families."""
+    """What the model reads: the listing's word, widened by the model profiles' vision
+    families (OpenAI-style /models listings carry no modalities)."""
     inputs = tuple(dict.fromkeys(info.input_types or ("text",)))
-    if "image" not in inputs and _VISION_IDS.match(_last(info.id)):
+    if "image" not in inputs and profile_for(provider_type, info.id).vision:
         inputs = (*inputs, "image")
     return inputs
 
 
 def kind_of(provider_type: str | None, info: ModelInfo) -> ModelKind:
-    """``tagging`` (labels out: Cloud Vision), ``multimodal`` (text and images in),
-    ``vision`` (images only in), else ``text``."""
-    if (provider_type or "") == "gcp_vision" or "tags" in (info.output_types or ()):
+    """``tagging`` (labels out: a tagging-only provider such as Cloud Vision), ``multimodal``
+    (text and images in), ``vision`` (images only in), else ``text``."""
+    if capabilities(provider_type).tagging_only or "tags" in (info.output_types or ()):
         return "tagging"
     inputs = set(input_types_of(provider_type, info))
     if "image" in inputs:
@@ -258,18 +250,18 @@ def kind_of(provider_type: str | None, info: ModelInfo) -> ModelKind:
 def specialties_of(provider_type: str | None, info: ModelInfo, kind: str) -> tuple[str, ...]:
     """Short tags the catalog filters on (vision, reasoning, long context, coding, local)."""
     out: list[str] = []
-    mid = _last(info.id)
+    profile = profile_for(provider_type, info.id)
     if kind == "tagging":
         out.append("tagging")
     elif kind in ("vision", "multimodal"):
         out.append("vision")
-    if _REASONING_IDS.match(mid):
+    if profile.reasoning:
         out.append("reasoning")
-    if _CODING_IDS.search(mid):
+    if profile.coding:
         out.append("coding")
     if (info.context_window or 0) >= LONG_CONTEXT:
         out.append("long context")
-    if (provider_type or "") == "ollama":
+    if capabilities(provider_type).local:
         out.append("local")
     return tuple(out)
 
@@ -285,7 +277,7 @@ def recommended_for(provider_type: str | None, kind: str, model_class: str | Non
         return f"High-volume, latency-sensitive work at a low price{photos}."
     if model_class == "legacy":
         return "Existing workloads only; plan a move to a current model."
-    if (provider_type or "") == "ollama":
+    if capabilities(provider_type).local:
         return f"Private or offline work with no per-call cost{photos}."
     return "Not classified yet: A/B test it against your current model."
 

@@ -14,10 +14,14 @@ from pydantic import ValidationError
 
 from core import connections, session
 from core.auth import PROVIDER_ROLES
+from core.catalog.discovery import DiscoveryError, pull_and_discover
 from core.config_store import KEEP, ConfigStoreError, ProviderRecord, ProviderStore
-from core.config_store.schemas import parse_provider_settings, validation_messages
+from core.config_store.schemas import headers_text, parse_provider_settings, validation_messages
 from core.config_store.templates import templates_for
+from core.connections import PullError
 from core.provider_names import PROVIDER_TYPES, KeyPolicy, ProviderType
+from core.providers.errors import ProviderError
+from core.providers.ollama import PullProgress
 
 user = session.require_page("providers")
 manage = user.role in PROVIDER_ROLES
@@ -58,7 +62,7 @@ else:
             "Name": r.name + (" (simulated)" if r.simulated and "simulated" not in r.name else ""),
             "Type": r.info.label,
             "Base URL": "built-in simulator" if r.simulated else (r.settings.base_url or ""),
-            "Models": r.models_count if r.models_count is not None else len(r.settings.models),
+            "Models": r.model_count,
             "Last test": _status(r.last_test_ok),
             "Tested at": _when(r.last_test_at),
             "Latency (ms)": round(r.last_test_latency_ms) if r.last_test_latency_ms else None,
@@ -123,16 +127,8 @@ if local and not any(r.type is ProviderType.ollama and not r.simulated for r in 
                 session.flash("Added Local Ollama. Test it to see its models.")
                 st.rerun()
 
-add_tab, edit_tab, delete_tab = st.tabs(["Add a provider", "Edit", "Delete"])
-
-
-def _headers_text(text: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        if line.strip():
-            name, _, value = line.partition(":")
-            out[name.strip()] = value.strip()
-    return out
+add_tab, edit_tab, delete_tab, pull_tab = st.tabs(
+    ["Add a provider", "Edit", "Delete", "Pull a model (Ollama)"])
 
 
 def _store_change(change: Callable[[], ProviderRecord]) -> ProviderRecord | None:
@@ -180,9 +176,9 @@ def _settings_form(prefix: str, ptype: ProviderType, defaults: dict, *, editing:
         "Requests per minute (optional limit)", min_value=1, value=int(rpm) if rpm else None,
         key=f"{prefix}_rpm", placeholder="no limit")
     if info.headers_allowed:
-        text = "\n".join(f"{k}: {v}" for k, v in (defaults.get("headers") or {}).items())
-        data["headers"] = _headers_text(st.text_area(
-            "Extra headers (one per line, Name: value)", value=text, key=f"{prefix}_headers"))
+        data["headers"] = st.text_area(  # the schema reads the text (parse_headers_text)
+            "Extra headers (one per line, Name: value)",
+            value=headers_text(defaults.get("headers") or {}), key=f"{prefix}_headers")
     data["enabled"] = st.checkbox("Enabled", value=defaults.get("enabled", True),
                                   key=f"{prefix}_enabled")
     models = defaults.get("models") or []
@@ -262,4 +258,33 @@ with delete_tab:
                 st.error(str(exc))
             else:
                 session.flash(f"Deleted {names[pid]}.")
+                st.rerun()
+
+with pull_tab:
+    ollamas = {r.id: r.name for r in records if r.type is ProviderType.ollama}
+    if not ollamas:
+        st.caption("Add an Ollama provider to pull models into it.")
+    else:
+        with st.form("pull_form"):
+            c1, c2 = st.columns(2)
+            pull_id = c1.selectbox("Ollama server", list(ollamas), format_func=ollamas.get,
+                                   key="pull_pick")
+            pull_name = c2.text_input("Model", placeholder="e.g. llama3.2:3b or gemma3:4b",
+                                      key="pull_model",
+                                      help="A name from the Ollama library (ollama.com/library).")
+            pulling = st.form_submit_button("Pull model", type="primary")
+        if pulling:
+            bar = st.progress(0.0, text=f"Pulling {pull_name}…")
+
+            def _pulled(step: PullProgress) -> None:
+                bar.progress(step.fraction, text=f"{pull_name}: {step.status}")
+
+            try:
+                _, run = pull_and_discover(store, session.catalog_store(), org_id, pull_id,
+                                           pull_name, actor=user.username, on_progress=_pulled)
+            except (ProviderError, PullError, DiscoveryError, ConfigStoreError) as exc:
+                bar.empty()
+                st.error(str(exc))  # a ProviderError's text is its scrubbed user message
+            else:
+                session.flash(f"✅ Pulled {pull_name} into {ollamas[pull_id]}. {run.summary()}")
                 st.rerun()

@@ -33,7 +33,7 @@ def run_discovery_bench(*, seed: int = 7, latency_scale: float = 1.0,
                         progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Cold run (every model new), warm run (nothing changed), serial baseline; returns the
     JSON-ready result (``providers``, ``wall_s``, ``target_s``, ``ok`` and details)."""
-    from core.simulator.server import start_background
+    from core.simulator.launcher import start_background
 
     say = progress or (lambda _m: None)
     tmp = Path(tempfile.mkdtemp(prefix="switchyard-bench-discovery-"))

@@ -41,7 +41,7 @@ from core.config_store import (
     ProviderStore,
     ProviderSync,
 )
-from core.connections import adapter_for, simulator_root
+from core.connections import PullError, adapter_for, pull_model, simulator_root
 from core.model_classes import (
     ClassRule,
     classify,
@@ -54,6 +54,7 @@ from core.model_classes import (
 )
 from core.providers.base import ModelInfo
 from core.providers.errors import ProviderError
+from core.providers.ollama import PullProgress
 from core.redact import scrub
 
 logger = logging.getLogger(__name__)
@@ -387,3 +388,18 @@ def run_discovery(provider_store: ProviderStore, catalog_store: CatalogStore, or
     """Synchronous :func:`discover`, for the CLI, background jobs and scripts (not for code
     already inside an event loop)."""
     return asyncio.run(discover(provider_store, catalog_store, org_id, **kw))
+
+
+def pull_and_discover(provider_store: ProviderStore, catalog_store: CatalogStore, org_id: str,
+                      provider_id: str, model: str, *, actor: str,
+                      on_progress: Callable[[PullProgress], None] | None = None,
+                      ) -> tuple[PullProgress, DiscoveryRun]:
+    """Pull ``model`` into an Ollama provider, then scan that provider so the catalog (and the
+    Providers table's model count, which reads it) shows the new model at once."""
+    record = provider_store.get(org_id, provider_id)
+    if record is None:
+        raise PullError(f"No such provider in this organization: {provider_id}.")
+    done = pull_model(provider_store, record, model, actor=actor, on_progress=on_progress)
+    run = run_discovery(provider_store, catalog_store, org_id, provider_ids=[provider_id],
+                        actor=actor)
+    return done, run

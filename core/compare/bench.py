@@ -55,7 +55,7 @@ from core.providers.base import (
 )
 from core.providers.errors import ProviderError
 from core.providers.registry import make_adapter
-from core.simulator.urls import base_urls
+from core.simulator.launcher import base_urls
 from core.warehouse import comparisons as wc
 from core.warehouse.db import Warehouse
 
@@ -131,14 +131,14 @@ def _free_port() -> int:
 def simulator(latency_ms: float, *, seed: int, in_process: bool) -> Iterator[str]:
     """A simulator with a fixed latency and no background faults; yields its root URL."""
     if in_process:
-        from core.simulator.server import start_background
+        from core.simulator.launcher import start_background
 
         with start_background(0, seed=seed, fixed_latency_ms=latency_ms) as handle:
             yield handle.url
         return
     port = _free_port()
     cmd = [sys.executable, "-c",
-           "import sys; from core.simulator.server import serve; "
+           "import sys; from core.simulator.launcher import serve; "
            "serve(int(sys.argv[1]), seed=int(sys.argv[2]), fixed_latency_ms=float(sys.argv[3]))",
            str(port), str(seed), str(latency_ms)]
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}

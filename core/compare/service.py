@@ -24,7 +24,7 @@ from core.compare.samples import Problem, SamplePhoto, SampleSet
 from core.compare.spec import ComparisonSpec, parse_spec
 from core.config_store import ProviderStore
 from core.connections import adapter_for, simulator_root
-from core.simulator.knowledge import KnowledgeUpdate, teach
+from core.simulator.launcher import KnowledgeUpdate, teach
 from core.warehouse import comparisons as wc
 from core.warehouse.db import Warehouse
 

@@ -100,7 +100,8 @@ class ProviderRecord(BaseModel):
     last_test_ok: bool | None
     last_test_message: str | None
     last_test_latency_ms: float | None
-    models_count: int | None
+    models_count: int | None  # what the last connection test counted
+    catalog_models: int = 0  # active models discovery has put in the catalog
     has_key: bool
     key_last4: str | None
     key_updated_at: datetime | None
@@ -112,6 +113,17 @@ class ProviderRecord(BaseModel):
     @property
     def enabled(self) -> bool:
         return self.settings.enabled
+
+    @property
+    def model_count(self) -> int | None:
+        """How many models it serves: the catalog's active models once discovery has listed
+        them (discovery writes the catalog, not this row), else the last connection test's
+        count, else the models configured by hand; None when nothing has counted them."""
+        if self.catalog_models:
+            return self.catalog_models
+        if self.models_count is not None:
+            return self.models_count
+        return len(self.settings.models) or None
 
 
 class AuditEntry(BaseModel):
@@ -199,6 +211,8 @@ _SELECT = """
     SELECT p.id, p.org_id, p.name, p.type, p.base_url, p.settings_json, p.simulated, p.version,
            p.created_at, p.updated_at, p.created_by, p.updated_by, p.last_test_at,
            p.last_test_ok, p.last_test_message, p.last_test_latency_ms, p.models_count,
+           (SELECT COUNT(*) FROM catalog_models c WHERE c.org_id = p.org_id
+              AND c.provider_id = p.id AND c.active = 1) AS catalog_models,
            s.provider_id IS NOT NULL AS has_key, s.last4, s.updated_at AS key_updated_at
     FROM providers p
     LEFT JOIN provider_secrets s ON s.provider_id = p.id AND s.org_id = p.org_id
@@ -394,7 +408,7 @@ class ProviderStore(StoreConnections):
             last_test_at=_dt(row["last_test_at"]), last_test_ok=None if ok is None else bool(ok),
             last_test_message=row["last_test_message"],
             last_test_latency_ms=row["last_test_latency_ms"], models_count=row["models_count"],
-            has_key=bool(row["has_key"]), key_last4=row["last4"] if row["has_key"] else None,
+            catalog_models=row["catalog_models"], has_key=bool(row["has_key"]), key_last4=row["last4"] if row["has_key"] else None,
             key_updated_at=_dt(row["key_updated_at"]),
         )
 

@@ -100,6 +100,30 @@ def check_model_id(value: str) -> str:
     return value
 
 
+def parse_headers_text(text: str) -> dict[str, str]:
+    """Headers as typed in a form, one ``Name: value`` per line (blank lines skipped). A line
+    without a colon or a name typed twice is an error, never silently dropped or merged."""
+    out: dict[str, str] = {}
+    seen: set[str] = set()
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, colon, value = line.partition(":")
+        name = name.strip()
+        if not colon or not name:
+            raise ValueError(f"line {number} is not “Name: value”")
+        if name.lower() in seen:
+            raise ValueError(f"“{name[:64]}” is given twice")
+        seen.add(name.lower())
+        out[name] = value.strip()
+    return out
+
+
+def headers_text(headers: Mapping[str, str]) -> str:
+    """The form's text for stored headers (what :func:`parse_headers_text` reads back)."""
+    return "\n".join(f"{name}: {value}" for name, value in headers.items())
+
+
 def _blank_to_none(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else value
 
@@ -180,6 +204,11 @@ class ProviderSettingsBase(BaseModel):
             if m not in out:
                 out.append(m)
         return out
+
+    @field_validator("headers", mode="before")
+    @classmethod
+    def _headers_from_text(cls, v: Any) -> Any:
+        return parse_headers_text(v) if isinstance(v, str) else v
 
     @field_validator("headers")
     @classmethod

@@ -7,21 +7,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from core.providers.base import (
     Adapter,
+    Answer,
     CallOptions,
-    Capabilities,
-    Completion,
     ImagePart,
     ModelInfo,
     Part,
+    Request,
     TokenUsage,
 )
 from core.providers.errors import ProviderError, RateLimited, Unavailable
 from core.providers.http import Clock, as_int, load_json, sse_events
 
 API_VERSION = "2023-06-01"
-DEFAULT_MAX_TOKENS = 1024  # Anthropic requires max_tokens on every request
 
 
 def usage_from(doc: Any, output_only: bool = False) -> dict[str, int]:
@@ -37,12 +38,14 @@ def usage_from(doc: Any, output_only: bool = False) -> dict[str, int]:
 
 
 class AnthropicAdapter(Adapter):
-    capabilities = Capabilities(protocol="anthropic", default_base_url="https://api.anthropic.com")
+    protocol = "anthropic"
+    default_base_url = "https://api.anthropic.com"
 
     def auth_headers(self) -> dict[str, str]:
         return {"anthropic-version": API_VERSION, "x-api-key": self._api_key or ""}
 
-    def request_body(self, model: str, parts: list[Part], options: CallOptions) -> dict:
+    def build_request(self, model: str, parts: list[Part], options: CallOptions) -> Request:
+        profile = self.profile(model)
         content: list[dict[str, Any]] = []
         for p in parts:
             if isinstance(p, ImagePart):
@@ -50,84 +53,64 @@ class AnthropicAdapter(Adapter):
                     "type": "base64", "media_type": p.mime_type, "data": p.b64()}})
             else:
                 content.append({"type": "text", "text": p.text})
-        body: dict[str, Any] = {"model": model, "max_tokens": options.max_tokens or
-                                DEFAULT_MAX_TOKENS,
+        body: dict[str, Any] = {"model": model,
+                                "max_tokens": options.max_tokens or profile.default_max_tokens,
                                 "messages": [{"role": "user", "content": content}],
                                 "stream": options.stream}
         if options.system:
             body["system"] = options.system
         if options.temperature is not None:
-            body["temperature"] = min(options.temperature, 1.0)
+            top = profile.max_temperature
+            body["temperature"] = options.temperature if top is None else \
+                min(options.temperature, top)
         body.update(options.extra)
-        return body
+        return Request(f"{self.base_url}/v1/messages", body)
 
     def stream_error(self, doc: dict) -> ProviderError:
         """An ``error`` event inside a 200 stream (overloaded, rate limit, api error)."""
         err = doc.get("error") or {}
         kind = err.get("type", "")
         message = err.get("message") or kind or "stream error"
-        kw = {"provider": self.label, "secret": self._api_key}
+        who, key = self.label, self._api_key
         if kind == "rate_limit_error":
-            return RateLimited(message, status=429, **kw)
-        if kind == "overloaded_error":
-            return Unavailable(message, status=529, **kw)
-        return Unavailable(message, status=500, **kw)
+            return RateLimited(message, status=429, provider=who, secret=key)
+        return Unavailable(message, status=529 if kind == "overloaded_error" else 500,
+                           provider=who, secret=key)
 
-    async def complete(self, model: str, parts: list[Part], options: CallOptions | None = None
-                       ) -> Completion:
-        options = options or CallOptions()
-        body = self.request_body(model, parts, options)
-        url = f"{self.base_url}/v1/messages"
-        clock = Clock()
+    def read_answer(self, doc: Any, request: Request) -> Answer:
+        if not isinstance(doc, dict) or not isinstance(doc.get("content"), list):
+            raise self.malformed("the answer has no content list", 200)
+        text = "".join(b.get("text", "") for b in doc["content"]
+                       if isinstance(b, dict) and b.get("type") == "text")
+        return Answer(text, TokenUsage(**usage_from(doc.get("usage"))), doc.get("model"),
+                      doc.get("stop_reason"), doc.get("id"))
 
-        async def plain() -> Completion:
-            doc = await self.post_json(url, body, options.timeout_s)
-            if not isinstance(doc, dict) or not isinstance(doc.get("content"), list):
-                raise self.malformed("the answer has no content list", 200)
-            text = "".join(b.get("text", "") for b in doc["content"]
-                           if isinstance(b, dict) and b.get("type") == "text")
-            return Completion(text=text, usage=TokenUsage(**usage_from(doc.get("usage"))),
-                              response_model=doc.get("model"),
-                              finish_reason=doc.get("stop_reason"),
-                              duration_ms=clock.elapsed_ms(), ttft_ms=None,
-                              request_id=doc.get("id"))
-
-        async def streamed() -> Completion:
-            pieces: list[str] = []
-            usage: dict[str, int] = {}
-            finish = model_name = rid = None
-            stopped = False
-            async with self.stream(url, body, options.timeout_s) as response:
-                async for event, data in sse_events(response):
-                    doc = load_json(data, provider=self.label, secret=self._api_key)
-                    kind = event or (doc.get("type") if isinstance(doc, dict) else None)
-                    if not isinstance(doc, dict):
-                        raise self.malformed("a streamed event is not an object")
-                    if kind == "error":
-                        raise self.stream_error(doc)
-                    if kind == "message_start":
-                        message = doc.get("message") or {}
-                        model_name, rid = message.get("model"), message.get("id")
-                        usage |= usage_from(message.get("usage"))
-                    elif kind == "content_block_delta":
-                        delta = doc.get("delta") or {}
-                        if delta.get("type") == "text_delta" and delta.get("text"):
-                            clock.mark_first()
-                            pieces.append(delta["text"])
-                    elif kind == "message_delta":
-                        finish = (doc.get("delta") or {}).get("stop_reason") or finish
-                        usage |= usage_from(doc.get("usage"), output_only=True)
-                    elif kind == "message_stop":
-                        stopped = True
-                        break
-            if not stopped:
-                raise self.malformed("the stream ended before message_stop", 200)
-            return Completion(text="".join(pieces), usage=TokenUsage(**usage),
-                              response_model=model_name, finish_reason=finish,
-                              duration_ms=clock.elapsed_ms(), ttft_ms=clock.ttft_ms,
-                              request_id=rid)
-
-        return await self.guard(streamed if options.stream else plain, options.timeout_s)
+    async def read_stream(self, response: httpx.Response, clock: Clock) -> Answer:
+        pieces: list[str] = []
+        usage: dict[str, int] = {}
+        finish = model_name = rid = None
+        async for event, data in sse_events(response):
+            doc = load_json(data, provider=self.label, secret=self._api_key)
+            kind = event or (doc.get("type") if isinstance(doc, dict) else None)
+            if not isinstance(doc, dict):
+                raise self.malformed("a streamed event is not an object")
+            if kind == "error":
+                raise self.stream_error(doc)
+            if kind == "message_start":
+                message = doc.get("message") or {}
+                model_name, rid = message.get("model"), message.get("id")
+                usage |= usage_from(message.get("usage"))
+            elif kind == "content_block_delta":
+                delta = doc.get("delta") or {}
+                if delta.get("type") == "text_delta" and delta.get("text"):
+                    clock.mark_first()
+                    pieces.append(delta["text"])
+            elif kind == "message_delta":
+                finish = (doc.get("delta") or {}).get("stop_reason") or finish
+                usage |= usage_from(doc.get("usage"), output_only=True)
+            elif kind == "message_stop":
+                return Answer("".join(pieces), TokenUsage(**usage), model_name, finish, rid)
+        raise self.malformed("the stream ended before message_stop", 200)
 
     async def list_models(self) -> list[ModelInfo]:
         async def fetch() -> list[ModelInfo]:

@@ -18,7 +18,8 @@ from typing import Any, Literal, TypeVar
 import httpx
 
 from core.providers.errors import MalformedResponse, ProviderError, from_status
-from core.providers.http import error_message, guarded, parse_json, read_error
+from core.providers.http import Clock, error_message, guarded, parse_json, read_error
+from core.providers.model_profiles import ModelProfile, profile_for
 
 T = TypeVar("T")
 
@@ -96,18 +97,40 @@ Protocol = Literal["openai", "anthropic", "gemini", "ollama", "gcp_vision"]
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a provider type can do, declared as data (the UI and runner read it)."""
+    """What an adapter's protocol can do, declared as data. Each field has a reader: the
+    compare plan refuses a tagging-only judge, the catalog files a tagging-only provider's
+    models as ``tagging`` and a local one's as ``local``, and :meth:`Adapter.complete` streams
+    only where ``streaming``. (Connection facts — key, base URL — are the provider type's,
+    in :data:`core.provider_names.PROVIDER_TYPES`; per-model quirks are in
+    :mod:`core.providers.model_profiles`.)"""
 
-    protocol: Protocol
-    text: bool = True
-    images: bool = True
-    streaming: bool = True
-    list_models: bool = True
-    tagging_only: bool = False  # e.g. Cloud Vision: returns tags, not text
-    needs_key: bool = True
-    needs_base_url: bool = False
-    default_base_url: str | None = None
-    notes: str = ""
+    tagging_only: bool = False  # answers with tags, not text (Cloud Vision)
+    streaming: bool = True  # can stream an answer (a real time to first token)
+    local: bool = False  # runs where the user runs it: no per-call cost, private
+
+
+@dataclass(frozen=True)
+class Request:
+    """One exchange an adapter's ``build_request`` describes; :meth:`Adapter.complete` sends
+    it. ``stream_url``/``stream_params`` where the streamed form differs (Gemini)."""
+
+    url: str
+    body: dict[str, Any]
+    stream_url: str | None = None
+    stream_params: dict[str, str] | None = None
+    model: str = ""  # what was asked for, for answers that do not name it
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a protocol's answer says; the base adds the measured durations."""
+
+    text: str
+    usage: TokenUsage = TokenUsage()
+    response_model: str | None = None
+    finish_reason: str | None = None
+    request_id: str | None = None
+    tags: tuple[Tag, ...] = ()
 
 
 @dataclass
@@ -121,13 +144,19 @@ class CallOptions:
 
 
 class Adapter:
-    """Base for one wire protocol. Subclasses implement ``complete``, ``list_models``.
+    """Base for one wire protocol: the one ``complete`` skeleton (build the request, send it
+    through :mod:`core.providers.http`, map errors, measure) with per-protocol hooks —
+    :meth:`build_request`, :meth:`read_answer` and :meth:`read_stream` — plus
+    :meth:`list_models`, and :meth:`auth_headers`/:meth:`map_error` for how the protocol
+    sends the key and reports failures.
 
     ``api_key`` is plaintext held only in memory for the life of the adapter; it is never
     logged, never part of an exception message and never in ``repr``.
     """
 
-    capabilities: Capabilities
+    protocol: Protocol
+    default_base_url: str | None = None
+    capabilities: Capabilities = Capabilities()
 
     def __init__(
         self,
@@ -137,15 +166,16 @@ class Adapter:
         api_key: str | None = None,
         headers: dict[str, str] | None = None,
         provider_name: str = "",
-        capabilities: Capabilities | None = None,
+        provider_type: str | None = None,
     ) -> None:
-        if capabilities is not None:  # a provider type's own facts (see registry)
-            self.capabilities = capabilities
         self.client = client
-        self.base_url = (base_url or self.capabilities.default_base_url or "").rstrip("/")
+        # None: the protocol's public endpoint; "" stays empty (a custom server has none)
+        url = self.default_base_url if base_url is None else base_url
+        self.base_url = (url or "").rstrip("/")
         self._api_key = api_key
         self.extra_headers = dict(headers or {})
         self.provider_name = provider_name
+        self.provider_type = provider_type or self.protocol  # whose model quirks apply
 
     def __repr__(self) -> str:  # never show the key
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -153,7 +183,7 @@ class Adapter:
     @property
     def label(self) -> str:
         """Who to name in error messages."""
-        return self.provider_name or self.capabilities.protocol
+        return self.provider_name or self.protocol
 
     def map_error(self, status: int, body: object, text: str,
                   headers: httpx.Headers) -> ProviderError:
@@ -206,9 +236,49 @@ class Adapter:
         return MalformedResponse(message, status=status, provider=self.label,
                                  secret=self._api_key)
 
+    def profile(self, model: str) -> ModelProfile:
+        """The quirks of ``model`` on this provider type (see the profile table)."""
+        return profile_for(self.provider_type, model)
+
+    def build_request(self, model: str, parts: list[Part], options: CallOptions) -> Request:
+        """Hook: the URL and body of one call in this protocol's wire format."""
+        raise NotImplementedError
+
+    def read_answer(self, doc: Any, request: Request) -> Answer:
+        """Hook: a whole (not streamed) answer's parsed JSON."""
+        raise NotImplementedError
+
+    async def read_stream(self, response: httpx.Response, clock: Clock) -> Answer:
+        """Hook: a streamed answer, marking ``clock`` at the first content chunk."""
+        raise NotImplementedError
+
     async def complete(self, model: str, parts: list[Part], options: CallOptions | None = None
                        ) -> Completion:
-        raise NotImplementedError
+        """One call, measured from just before sending to the last byte, every failure mapped
+        onto the taxonomy (the same for every protocol: only the hooks differ)."""
+        options = options or CallOptions()
+        request = self.build_request(model, parts, options)
+        streaming = options.stream and self.capabilities.streaming
+        clock = Clock()
+
+        async def plain() -> Completion:
+            doc = await self.post_json(request.url, request.body, options.timeout_s)
+            return self._measured(self.read_answer(doc, request), clock, ttft_ms=None)
+
+        async def streamed() -> Completion:
+            async with self.stream(request.stream_url or request.url, request.body,
+                                   options.timeout_s, params=request.stream_params) as response:
+                answer = await self.read_stream(response, clock)
+            return self._measured(answer, clock, ttft_ms=clock.ttft_ms)
+
+        return await self.guard(streamed if streaming else plain, options.timeout_s)
+
+    @staticmethod
+    def _measured(answer: Answer, clock: Clock, *, ttft_ms: float | None) -> Completion:
+        return Completion(text=answer.text, usage=answer.usage,
+                          response_model=answer.response_model,
+                          finish_reason=answer.finish_reason, duration_ms=clock.elapsed_ms(),
+                          ttft_ms=ttft_ms, tags=answer.tags, request_id=answer.request_id)
 
     async def list_models(self) -> list[ModelInfo]:
         raise NotImplementedError

@@ -9,43 +9,31 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import httpx
-
 from core.providers.base import (
-    Adapter,
+    Answer,
     CallOptions,
     Capabilities,
     CheckResult,
-    Completion,
     ImagePart,
     ModelInfo,
     Part,
+    Request,
     Tag,
-    TokenUsage,
 )
 from core.providers.errors import BadRequest, ProviderError
-from core.providers.gemini import map_google_error
-from core.providers.http import Clock, parse_json
+from core.providers.google import GoogleAdapter
+from core.providers.http import parse_json
 
 MODELS = ("builtin/stable", "builtin/latest")  # the LABEL_DETECTION model versions
 DEFAULT_MAX_RESULTS = 10
 
 
-class VisionAdapter(Adapter):
-    capabilities = Capabilities(protocol="gcp_vision", text=False, streaming=False,
-                                list_models=False, tagging_only=True,
-                                default_base_url="https://vision.googleapis.com")
+class VisionAdapter(GoogleAdapter):
+    protocol = "gcp_vision"
+    default_base_url = "https://vision.googleapis.com"
+    capabilities = Capabilities(tagging_only=True, streaming=False)
 
-    def auth_headers(self) -> dict[str, str]:
-        return {"x-goog-api-key": self._api_key or ""}  # never ?key= in the URL
-
-    # Google's error bodies and API_KEY_INVALID are the same as Gemini's.
-    def map_error(self, status: int, body: object, text: str,
-                  headers: httpx.Headers) -> ProviderError:
-        return map_google_error(status, body, text, headers, provider=self.label,
-                                secret=self._api_key)
-
-    def request_body(self, model: str, parts: list[Part], options: CallOptions) -> dict:
+    def build_request(self, model: str, parts: list[Part], options: CallOptions) -> Request:
         images = [p for p in parts if isinstance(p, ImagePart)]
         if not images:
             raise BadRequest("Cloud Vision tags photos: the request needs an image",
@@ -54,40 +42,30 @@ class VisionAdapter(Adapter):
         feature: dict[str, Any] = {"type": "LABEL_DETECTION", "maxResults": max_results}
         if model:
             feature["model"] = model
-        return {"requests": [{"image": {"content": p.b64()}, "features": [feature]}
-                             for p in images]}
+        return Request(f"{self.base_url}/v1/images:annotate",
+                       {"requests": [{"image": {"content": p.b64()}, "features": [feature]}
+                                     for p in images]}, model=model)
 
-    async def complete(self, model: str, parts: list[Part], options: CallOptions | None = None
-                       ) -> Completion:
-        options = options or CallOptions()
-        body = self.request_body(model, parts, options)
-        clock = Clock()
-
-        async def annotate() -> Completion:
-            doc = await self.post_json(f"{self.base_url}/v1/images:annotate", body,
-                                       options.timeout_s)
-            answers = doc.get("responses") if isinstance(doc, dict) else None
-            if not isinstance(answers, list):
-                raise self.malformed("the answer has no responses list", 200)
-            tags: list[Tag] = []
-            for answer in answers:
-                if not isinstance(answer, dict):
-                    raise self.malformed("a response is not an object", 200)
-                if answer.get("error"):
-                    raise BadRequest(str(answer["error"].get("message") or "image rejected"),
-                                     status=200, provider=self.label, secret=self._api_key)
-                for label in answer.get("labelAnnotations") or []:
-                    try:
-                        tags.append(Tag(str(label["description"]).lower(),
-                                        float(label.get("score", 0.0))))
-                    except (KeyError, TypeError, ValueError):
-                        raise self.malformed("a label has no description or score",
-                                             200) from None
-            return Completion(text=", ".join(t.name for t in tags), usage=TokenUsage(),
-                              response_model=model or None, finish_reason="stop",
-                              duration_ms=clock.elapsed_ms(), ttft_ms=None, tags=tuple(tags))
-
-        return await self.guard(annotate, options.timeout_s)
+    def read_answer(self, doc: Any, request: Request) -> Answer:
+        answers = doc.get("responses") if isinstance(doc, dict) else None
+        if not isinstance(answers, list):
+            raise self.malformed("the answer has no responses list", 200)
+        tags: list[Tag] = []
+        for answer in answers:
+            if not isinstance(answer, dict):
+                raise self.malformed("a response is not an object", 200)
+            if answer.get("error"):
+                raise BadRequest(str(answer["error"].get("message") or "image rejected"),
+                                 status=200, provider=self.label, secret=self._api_key)
+            for label in answer.get("labelAnnotations") or []:
+                try:
+                    tags.append(Tag(str(label["description"]).lower(),
+                                    float(label.get("score", 0.0))))
+                except (KeyError, TypeError, ValueError):
+                    raise self.malformed("a label has no description or score", 200) from None
+        # the answer names no model: report the label model that was asked for
+        return Answer(", ".join(t.name for t in tags), response_model=request.model or None,
+                      finish_reason="stop", tags=tuple(tags))
 
     async def list_models(self) -> list[ModelInfo]:
         """Vision has no model list endpoint; its label models are fixed versions."""

@@ -1,17 +1,17 @@
 """Provider type -> adapter class and capabilities, declared as data.
 
 The type facts (wire protocol, default base URL, whether a key or a base URL is needed)
-live once, in :data:`core.provider_names.PROVIDER_TYPES`; this module adds what the
-adapters can do and builds the right adapter for a configured provider.
+live once, in :data:`core.provider_names.PROVIDER_TYPES`; what a protocol can do is its
+adapter's :class:`~core.providers.base.Capabilities`; per-model quirks are in
+:mod:`core.providers.model_profiles`. This module builds the right adapter for a configured
+provider.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import httpx
 
-from core.provider_names import PROVIDER_TYPES, KeyPolicy, ProviderType
+from core.provider_names import PROVIDER_TYPES, ProviderType
 from core.providers.anthropic import AnthropicAdapter
 from core.providers.base import Adapter, Capabilities
 from core.providers.gcp_vision import VisionAdapter
@@ -27,32 +27,17 @@ ADAPTERS: dict[str, type[Adapter]] = {
     "gcp_vision": VisionAdapter,
 }
 
-# What differs from the protocol's defaults, per provider type.
-_NOTES: dict[ProviderType, dict] = {
-    ProviderType.openai: {"notes": "gpt-5 and o-series take only the default temperature"},
-    ProviderType.anthropic: {"notes": "temperature at most 1"},
-    ProviderType.mistral: {"notes": "images on Pixtral and Mistral Medium/Small 3.x models"},
-    ProviderType.clarifai: {"notes": "model ids are Clarifai model URLs"},
-    ProviderType.gcp_vision: {"text": False, "streaming": False, "list_models": False,
-                              "tagging_only": True, "notes": "tags photos; billed per image"},
-    ProviderType.ollama: {"notes": "local models; images on vision models (llava, llama3.2-vision)"},
-    ProviderType.openai_compatible: {"notes": "any server speaking OpenAI chat completions"},
-}
+CAPABILITIES: dict[ProviderType, Capabilities] = {
+    t: ADAPTERS[PROVIDER_TYPES[t].protocol].capabilities for t in ProviderType}
 
 
-def _capabilities(ptype: ProviderType) -> Capabilities:
-    info = PROVIDER_TYPES[ptype]
-    base = ADAPTERS[info.protocol].capabilities
-    return replace(base, needs_key=info.key_policy is KeyPolicy.required,
-                   needs_base_url=info.base_url_required,
-                   default_base_url=info.default_base_url, **_NOTES.get(ptype, {}))
-
-
-CAPABILITIES: dict[ProviderType, Capabilities] = {t: _capabilities(t) for t in ProviderType}
-
-
-def capabilities(provider_type: str | ProviderType) -> Capabilities:
-    return CAPABILITIES[ProviderType(provider_type)]
+def capabilities(provider_type: str | ProviderType | None) -> Capabilities:
+    """What a provider type's protocol can do; an unknown or missing type can do the
+    defaults (a catalog row may name a type this version no longer has)."""
+    try:
+        return CAPABILITIES[ProviderType(provider_type or "")]
+    except ValueError:
+        return Capabilities()
 
 
 def make_adapter(provider_type: str | ProviderType, client: httpx.AsyncClient, *,
@@ -60,11 +45,10 @@ def make_adapter(provider_type: str | ProviderType, client: httpx.AsyncClient, *
                  headers: dict[str, str] | None = None, provider_name: str = "") -> Adapter:
     """The adapter for one configured provider, talking through ``client``."""
     ptype = ProviderType(provider_type)
-    caps = CAPABILITIES[ptype]
-    cls = ADAPTERS[caps.protocol]
-    kw: dict = {"base_url": base_url, "api_key": api_key, "headers": headers,
-                "provider_name": provider_name or PROVIDER_TYPES[ptype].label,
-                "capabilities": caps}
-    if cls is OpenAICompatAdapter:
-        kw["provider_type"] = ptype.value
-    return cls(client, **kw)
+    info = PROVIDER_TYPES[ptype]
+    # The type's own default, never the protocol's: a custom OpenAI-compatible server
+    # without a URL must not fall through to api.openai.com with its key.
+    return ADAPTERS[info.protocol](client, base_url=base_url or info.default_base_url or "",
+                                   api_key=api_key, headers=headers,
+                                   provider_name=provider_name or info.label,
+                                   provider_type=ptype.value)

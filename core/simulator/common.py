@@ -68,6 +68,18 @@ def decode_b64(data: str) -> bytes | None:
         return None
 
 
+_URLSAFE = str.maketrans("-_", "+/")
+
+
+def decode_proto_bytes(data: str) -> bytes | None:
+    """A protobuf JSON ``bytes`` field, as Google's APIs read it: the standard or the URL-safe
+    alphabet, padded or not (the google-genai SDK sends ``urlsafe_b64encode``)."""
+    if not isinstance(data, str):
+        return None
+    text = data.strip().translate(_URLSAFE)
+    return decode_b64(text + "=" * (-len(text.rstrip("=")) % 4 if "=" not in text else 0))
+
+
 def decode_data_url(url: str) -> tuple[str, bytes] | None:
     """(mime type, bytes) of a ``data:…;base64,…`` URL, or None when it is not one."""
     m = _DATA_URL.match(url or "")

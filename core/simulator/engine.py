@@ -6,6 +6,9 @@ call comes from a generator seeded by (seed, provider, model, request content, n
 counts earlier identical requests; so a fresh simulator with the same seed answers the same
 sequence of requests identically, whatever the concurrency, while repeating a request
 still varies the answer as a real model does (except at temperature 0).
+
+The engine knows nothing of HTTP: :func:`core.simulator.app.create_app` builds the ASGI app
+around a :class:`Simulator`, and :mod:`core.simulator.server` serves it.
 """
 
 from __future__ import annotations
@@ -17,17 +20,14 @@ import random
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from core.provider_names import provider_type
 from core.simulator import judge, truth
 from core.simulator.faults import FaultBook, FaultRule
 from core.simulator.profiles import PROFILES, ModelProfile, template_profile
-
-if TYPE_CHECKING:
-    from starlette.applications import Starlette
 
 CallKind = Literal["ok", "error", "rate_limit", "timeout", "malformed"]
 
@@ -139,18 +139,8 @@ class Simulator:
         self._seen: Counter[tuple[str, str, str]] = Counter()
         self._prefixes: set[tuple[str, str, str]] = set()
         self._stats: Counter[tuple[str, str, str, int]] = Counter()
-        self._app: Starlette | None = None
-
-    # ---- the ASGI app ------------------------------------------------------------------
-
-    @property
-    def app(self) -> Starlette:
-        """The Starlette app serving every protocol and the admin endpoints."""
-        if self._app is None:
-            from core.simulator.app import create_app
-
-            self._app = create_app(self)
-        return self._app
+        # provider -> {model id pulled at run time: whether it reads images}
+        self._pulled: dict[str, dict[str, bool]] = {}
 
     # ---- models ------------------------------------------------------------------------
 
@@ -160,9 +150,18 @@ class Simulator:
         added, removed = self.faults.model_changes(p)
         out = [m for m in self.profiles if m.provider == p
                and not removed.intersection(m.names)]
+        with self._lock:
+            pulled = dict(self._pulled.get(p, {}))
         have = {n for m in out for n in m.names}
         out += [template_profile(p, mid) for mid in added if mid not in have]
+        out += [replace(template_profile(p, mid), vision=vision)
+                for mid, vision in pulled.items() if mid not in have and mid not in added]
         return out
+
+    def add_pulled(self, provider: str, model: str, *, vision: bool) -> None:
+        """A model pulled into a simulated local server: listed (and callable) from now on."""
+        with self._lock:
+            self._pulled.setdefault(provider_type(provider), {})[model] = vision
 
     def resolve(self, provider: str, model: str) -> ModelProfile | None:
         """The profile serving ``model`` at ``provider``; None means the provider's 404."""

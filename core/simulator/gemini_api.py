@@ -18,7 +18,7 @@ from core.simulator.common import (
     Reject,
     before_body,
     chunk_text,
-    decode_b64,
+    decode_proto_bytes,
     json_response,
     malformed_response,
     paced,
@@ -127,7 +127,7 @@ def _content_parts(content: Any, where: str, images: list[bytes | str]) -> str:
             if not isinstance(inline, dict):
                 raise _bad(f"Invalid value at '{at}.inline_data': expected an object.")
             mime = _get(inline, "mimeType", "mime_type") or ""
-            data = decode_b64(inline.get("data") or "")
+            data = decode_proto_bytes(inline.get("data") or "")
             if data is None or not data:
                 raise _bad(f"Invalid value at '{at}.inline_data.data' (TYPE_BYTES), Base64 "
                            "decoding failed.")

@@ -1,16 +1,19 @@
 """Ollama's native API: ``/api/tags``, ``/api/chat`` (NDJSON stream by default, images as
-base64 strings), ``/api/version``; no auth, errors as ``{"error": "..."}``. Its
-OpenAI-compatible ``/v1`` lives in :mod:`core.simulator.openai_api`."""
+base64 strings), ``/api/pull`` (a model from :data:`LIBRARY`, its progress streamed as NDJSON,
+listed in ``/api/tags`` once it succeeded), ``/api/version``; no auth, errors as
+``{"error": "..."}``. Its OpenAI-compatible ``/v1`` lives in :mod:`core.simulator.openai_api`."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from core.simulator.common import (
@@ -21,6 +24,7 @@ from core.simulator.common import (
     decode_b64,
     json_response,
     malformed_response,
+    paced,
     pause,
     read_json,
     since_arrival,
@@ -114,17 +118,81 @@ def _frames(call: Call, model: str) -> Frames:
     return Frames([], content, [line(_final(call, model, ""))], b"\n")
 
 
+@dataclass(frozen=True)
+class LibraryModel:
+    """A model the simulated registry can pull: its size, families and parameter count."""
+
+    size: int
+    families: tuple[str, ...]
+    parameter_size: str
+
+    @property
+    def vision(self) -> bool:
+        return bool({"clip", "mllama", "qwen25vl", "gemma3"} & set(self.families))
+
+
+# What ``/api/pull`` can fetch (the real registry has thousands; these cover text, vision and
+# reasoning). A name without a tag means ``:latest``, as in Ollama.
+LIBRARY: dict[str, LibraryModel] = {
+    "llama3.2:latest": LibraryModel(2_019_393_189, ("llama",), "3.2B"),
+    "llama3.2:3b": LibraryModel(2_019_393_189, ("llama",), "3.2B"),
+    "llama3.2:1b": LibraryModel(1_321_098_329, ("llama",), "1.2B"),
+    "llama3.2-vision:11b": LibraryModel(7_901_829_417, ("mllama", "clip"), "10.7B"),
+    "gemma3:4b": LibraryModel(3_338_801_804, ("gemma3",), "4.3B"),
+    "qwen2.5vl:7b": LibraryModel(5_969_245_856, ("qwen25vl",), "8.3B"),
+    "llava:7b": LibraryModel(4_733_363_377, ("llama", "clip"), "7B"),
+    "mistral:7b": LibraryModel(4_113_301_824, ("llama",), "7.2B"),
+    "deepseek-r1:8b": LibraryModel(5_225_376_047, ("qwen3",), "8.2B"),
+}
+PULL_LAYERS = 2  # a model and its small parameters/template layer, as real pulls show
+PULL_STEPS = 3  # progress lines per layer
+
+
+def library_model(name: str) -> tuple[str, LibraryModel] | None:
+    """(the id it is listed under, its entry) of a pullable name, else None."""
+    mid = name.strip()
+    if mid and ":" not in mid:
+        mid += ":latest"
+    entry = LIBRARY.get(mid)
+    return (mid, entry) if entry is not None else None
+
+
 def _tag(m: ModelProfile) -> dict[str, Any]:
     digest = hashlib.sha256(m.id.encode()).hexdigest()
-    family = "mllama" if "vision" in m.id else "llama"
+    known = LIBRARY.get(m.id)
+    if known is None:
+        vision = "vision" in m.id
+        known = LibraryModel(7_901_829_417 if "11b" in m.id else 2_019_393_189,
+                             ("mllama", "clip") if vision else ("llama",),
+                             "10.7B" if "11b" in m.id else "3.2B")
     return {"name": m.id, "model": m.id,
             "modified_at": datetime.fromtimestamp(m.created, UTC).strftime(
                 "%Y-%m-%dT%H:%M:%S.%f000Z"),
-            "size": 7_901_829_417 if "11b" in m.id else 2_019_393_189, "digest": digest,
-            "details": {"parent_model": "", "format": "gguf", "family": family,
-                        "families": [family] + (["clip"] if family == "mllama" else []),
-                        "parameter_size": "10.7B" if "11b" in m.id else "3.2B",
+            "size": known.size, "digest": digest,
+            "details": {"parent_model": "", "format": "gguf", "family": known.families[0],
+                        "families": list(known.families),
+                        "parameter_size": known.parameter_size,
                         "quantization_level": "Q4_K_M"}}
+
+
+def _line(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, separators=(",", ":")).encode() + b"\n"
+
+
+def _pull_frames(mid: str, entry: LibraryModel) -> tuple[Frames, bytes]:
+    """The progress of one pull (and its closing ``success`` line, to spot in the stream)."""
+    content: list[bytes] = []
+    sizes = (entry.size - 1_024 * (PULL_LAYERS - 1),) + (1_024,) * (PULL_LAYERS - 1)
+    for layer, total in enumerate(sizes):
+        digest = "sha256:" + hashlib.sha256(f"{mid}/{layer}".encode()).hexdigest()
+        status = f"pulling {digest[7:19]}"
+        content += [_line({"status": status, "digest": digest, "total": total,
+                           "completed": total * step // PULL_STEPS})
+                    for step in range(PULL_STEPS + 1)]
+    success = _line({"status": "success"})
+    tail = [_line({"status": "verifying sha256 digest"}), _line({"status": "writing manifest"}),
+            success]
+    return Frames([_line({"status": "pulling manifest"})], content, tail, b"\n"), success
 
 
 def routes(sim: Simulator, provider: str = "ollama") -> list[Route]:
@@ -164,6 +232,47 @@ def routes(sim: Simulator, provider: str = "ollama") -> list[Route]:
         doc = {"models": [_tag(m) for m in sim.listed(provider)]}
         return malformed_response(doc) if call.kind == "malformed" else json_response(doc)
 
+    async def pull(request: Request) -> Response:
+        try:
+            body = await read_json(request, lambda e: Reject(400, f"invalid character: {e}"))
+            if not isinstance(body, dict):
+                raise Reject(400, "invalid request body")
+            name = body.get("model") or body.get("name")  # "name" in older clients
+            if not isinstance(name, str) or not name.strip():
+                raise Reject(400, "model is required")
+        except Reject as r:
+            return error(r.status, r.message)
+        request.state.model = name
+        call = sim.start_meta(provider, "pull")
+        if call.kind in ("error", "rate_limit"):
+            await pause(call.ttft_s - since_arrival())
+            return _failure(call)
+        found = library_model(name)
+        stream = body.get("stream", True) is not False
+        if found is None:  # as Ollama: the manifest lookup fails after the stream began
+            missing = {"error": "pull model manifest: file does not exist"}
+            if not stream:
+                return error(500, missing["error"])
+            return StreamingResponse(iter([_line({"status": "pulling manifest"}),
+                                           _line(missing)]), media_type="application/x-ndjson")
+        mid, entry = found
+        frames, success = _pull_frames(mid, entry)
+        if not stream:
+            early = await before_body(request, call, sim.hang_s, error)
+            if early is not None:
+                return early
+            sim.add_pulled(provider, mid, vision=entry.vision)
+            return json_response({"status": "success"})
+
+        async def progress() -> AsyncIterator[bytes]:
+            async for frame in paced(frames, call, sim.hang_s):
+                if frame == success:  # listed before the client can read that it succeeded
+                    sim.add_pulled(provider, mid, vision=entry.vision)
+                yield frame
+
+        return StreamingResponse(progress(), media_type="application/x-ndjson",
+                                 headers={"cache-control": "no-cache"})
+
     async def version(request: Request) -> Response:
         return json_response({"version": VERSION})
 
@@ -173,6 +282,7 @@ def routes(sim: Simulator, provider: str = "ollama") -> list[Route]:
     return [
         Route("/ollama/api/chat", chat, methods=["POST"]),
         Route("/ollama/api/tags", tags, methods=["GET"]),
+        Route("/ollama/api/pull", pull, methods=["POST"]),
         Route("/ollama/api/version", version, methods=["GET"]),
         Route("/ollama", root, methods=["GET", "HEAD"]),
         Route("/ollama/", root, methods=["GET", "HEAD"]),

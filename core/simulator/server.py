@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
+from core.simulator.app import create_app
 from core.simulator.engine import Simulator
 from core.simulator.urls import base_urls
 
@@ -27,6 +29,7 @@ class SimulatorHandle:
     url: str
     port: int
     simulator: Simulator
+    app: ASGIApp = field(repr=False)  # what is served (tests may also drive it in-process)
     _server: uvicorn.Server = field(repr=False)
     _thread: threading.Thread = field(repr=False)
 
@@ -45,10 +48,10 @@ class SimulatorHandle:
         self.stop()
 
 
-def _config(sim: Simulator, port: int) -> uvicorn.Config:
+def _config(app: ASGIApp, port: int) -> uvicorn.Config:
     # uvloop and httptools (uvicorn's "standard" extras) when installed: the simulator then
     # spends a fraction of the time per request, so a benchmark measures the client, not it.
-    return uvicorn.Config(sim.app, host=HOST, port=port, log_level="warning",
+    return uvicorn.Config(app, host=HOST, port=port, log_level="warning",
                           access_log=False, lifespan="off", timeout_graceful_shutdown=1,
                           timeout_keep_alive=30, loop="auto", http="auto")
 
@@ -59,7 +62,8 @@ def start_background(port: int = 0, *, ready_timeout: float = 10.0,
     return once it accepts connections. ``sim_kwargs`` go to :class:`Simulator` (seed,
     latency_scale, fixed_latency_ms, baseline_faults, ground_truth, prompt_set, …)."""
     sim = Simulator(**sim_kwargs)
-    server = uvicorn.Server(_config(sim, port))
+    app = create_app(sim)
+    server = uvicorn.Server(_config(app, port))
     thread = threading.Thread(target=server.run, name="switchyard-simulator", daemon=True)
     thread.start()
     deadline = time.monotonic() + ready_timeout
@@ -71,10 +75,9 @@ def start_background(port: int = 0, *, ready_timeout: float = 10.0,
     # Let uvicorn bind (its own sockets get TCP_NODELAY; sockets handed in do not, which
     # costs ~40 ms per request through delayed ACKs) and read back the port it chose.
     bound = server.servers[0].sockets[0].getsockname()[1]
-    return SimulatorHandle(f"http://{HOST}:{bound}", bound, sim, server, thread)
+    return SimulatorHandle(f"http://{HOST}:{bound}", bound, sim, app, server, thread)
 
 
 def serve(port: int = 8787, **sim_kwargs: Any) -> None:
     """Run the simulator in the foreground until interrupted (the CLI command)."""
-    sim = Simulator(**sim_kwargs)
-    uvicorn.Server(_config(sim, port)).run()
+    uvicorn.Server(_config(create_app(Simulator(**sim_kwargs)), port)).run()

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from core.simulator.common import (
     Reject,
     before_body,
-    decode_b64,
+    decode_proto_bytes,
     json_response,
     malformed_response,
     pause,
@@ -116,7 +116,7 @@ def _plan(requests: list) -> list[tuple[bytes | str | dict, int, str | None, boo
         uri = source.get("imageUri") or source.get("image_uri") or source.get("gcsImageUri") \
             if isinstance(source, dict) else None
         if image.get("content"):
-            data = decode_b64(str(image["content"]))
+            data = decode_proto_bytes(str(image["content"]))
             item: bytes | str | dict = data if data else {"code": 3, "message":
                                                           "Bad image data."}
         elif uri:

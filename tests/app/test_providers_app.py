@@ -181,3 +181,78 @@ def test_simulator_is_only_on_loopback(simulator: str) -> None:
     assert simulator.startswith("http://127.0.0.1:")
     assert httpx.get(simulator + "/openai/v1/models",
                      headers={"Authorization": "Bearer x"}).status_code == 200
+
+
+def test_models_discovered_by_the_catalog_are_counted_without_a_test(
+    seeded_home: Path, simulator: str
+) -> None:
+    """The demo catalog's discovery (30 models) shows in the table; it used to say 0."""
+    from core.catalog.discovery import run_discovery
+    from core.config_store import CatalogStore, ProviderStore
+
+    at = _open("editor")  # provisions the demo providers
+    catalog = CatalogStore()
+    run = run_discovery(ProviderStore(), catalog, "demo", actor="tester")
+    assert run.status == "success"
+    at.run()
+    table = _table(at)
+    assert set(table["Last test"]) == {"— not tested"}
+    per_provider = {r.name: len(catalog.models("demo", provider_id=r.id, active_only=True))
+                    for r in ProviderStore().list("demo")}
+    assert sum(per_provider.values()) == 30
+    assert dict(zip(table["Name"], table["Models"], strict=True)) == per_provider
+
+
+def test_extra_headers_typed_as_text_are_read_by_the_schema(seeded_home: Path,
+                                                             simulator: str) -> None:
+    """The page passes the headers text as typed; a bad line is an error naming the line, and
+    after fixing it the headers are stored (and shown again in the edit form as text)."""
+    at = _open("owner")
+    at.selectbox(key="add_type").select("openai_compatible").run()
+    inputs = {t.label: t for t in at.text_input if str(t.key).startswith("add_")}
+    inputs["Name"].input("Headed gateway")
+    inputs["Base URL"].input(simulator + "/custom/v1")
+    headers = next(t for t in at.text_area if str(t.key).startswith("add_"))
+    headers.input("X-Tenant: blue\nX-Team data")
+    next(b for b in at.button if b.label == "Add provider").click().run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == ["Extra headers: line 2 is not “Name: value”"]
+    next(t for t in at.text_area if str(t.key).startswith("add_")).input(
+        "X-Tenant: blue\nX-Team: data")
+    next(b for b in at.button if b.label == "Add provider").click().run()
+    assert not at.exception, at.exception
+    from core.config_store import ProviderStore
+
+    (rec,) = [r for r in ProviderStore().list("demo") if r.name == "Headed gateway"]
+    assert rec.settings.headers == {"X-Tenant": "blue", "X-Team": "data"}
+    at.selectbox(key="edit_pick").set_value(rec.id).run()
+    edit_text = next(t.value for t in at.text_area if str(t.key).startswith(f"edit_{rec.id}"))
+    assert sorted(edit_text.splitlines()) == ["X-Team: data", "X-Tenant: blue"]
+
+
+def test_pull_a_model_into_ollama_from_the_form(seeded_home: Path, simulator: str) -> None:
+    """The pull form (Ollama providers only) shows progress, then the model is in the
+    catalog and counted in the table; a name the library lacks is an error, nothing added."""
+    from core.config_store import CatalogStore
+
+    at = _open("owner")
+    assert list(at.selectbox(key="pull_pick").options) == ["Ollama (simulated)"]
+    at.text_input(key="pull_model").input("nope:1b")
+    next(b for b in at.button if b.label == "Pull model").click().run()
+    assert not at.exception, at.exception
+    assert any("'nope:1b' is not in the Ollama library" in e.value for e in at.error)
+
+    at.text_input(key="pull_model").input("gemma3:4b")
+    next(b for b in at.button if b.label == "Pull model").click().run()
+    assert not at.exception, at.exception
+    assert any("Pulled gemma3:4b into Ollama (simulated)" in s.value for s in at.success)
+    catalog = {m.model_id for m in CatalogStore().models("demo", provider_id="sim-ollama")}
+    assert "gemma3:4b" in catalog
+    table = _table(at)
+    row = table[table["Name"] == "Ollama (simulated)"].iloc[0]
+    assert row["Models"] == len(catalog)
+
+
+def test_the_pull_form_is_for_managers_only(seeded_home: Path, simulator: str) -> None:
+    at = _open("viewer")
+    assert not [b for b in at.button if b.label == "Pull model"]

@@ -77,3 +77,31 @@ def test_a_failing_provider_makes_the_test_command_fail(home: Path, sim) -> None
     assert failed.exit_code == 1
     assert "FAILED" in failed.output and "Authentication" in failed.output
     assert "bad-key" not in failed.output
+
+
+def test_pull_shows_progress_and_adds_the_model_to_the_catalog(home: Path, sim) -> None:
+    from core.config_store import CatalogStore
+
+    pulled = CliRunner().invoke(main, ["providers", "pull", "sim-ollama", "gemma3:4b"],
+                                catch_exceptions=False)
+    assert pulled.exit_code == 0, pulled.output
+    lines = pulled.output.splitlines()
+    assert lines[lines.index("pulling manifest") + 1].endswith("0%")
+    assert any(line.endswith("100%") for line in lines) and "success" in lines
+    assert lines[-1].startswith("Pulled gemma3:4b into sim-ollama. Discovery succeeded")
+    models = {m.model_id for m in CatalogStore().models("demo", provider_id="sim-ollama")}
+    assert "gemma3:4b" in models
+    audit = [e for e in ProviderStore().audit_entries("demo") if e.action == "provider.pull"]
+    assert audit[0].detail == {"model": "gemma3:4b", "ok": True}
+
+
+def test_pull_failures_exit_non_zero_with_the_reason(home: Path, sim) -> None:
+    unknown = CliRunner().invoke(main, ["providers", "pull", "sim-ollama", "nope:1b"])
+    assert unknown.exit_code == 1
+    assert "'nope:1b' is not in the Ollama library" in unknown.output
+    not_ollama = CliRunner().invoke(main, ["providers", "pull", "sim-openai", "gpt-5"])
+    assert not_ollama.exit_code == 1 and "only Ollama pulls models" in not_ollama.output
+    missing = CliRunner().invoke(main, ["providers", "pull", "no-such-id", "gemma3:4b"])
+    assert missing.exit_code == 1 and "No such provider" in missing.output
+    bad_name = CliRunner().invoke(main, ["providers", "pull", "sim-ollama", "two words"])
+    assert bad_name.exit_code == 1 and "Model must be a model id" in bad_name.output

@@ -390,3 +390,28 @@ def test_templates_are_valid_settings() -> None:
     for t in TEMPLATES:
         cfg = parse_provider_settings(t.settings())
         assert cfg.default_model == t.default_model and t.description
+
+
+def test_a_providers_model_count_is_what_the_catalog_holds(store: ProviderStore) -> None:
+    """Discovery writes the catalog, not the provider row: the count a provider shows comes
+    from the catalog's active models, before any connection test has counted them."""
+    from core.config_store import CatalogStore
+    from core.config_store.catalog_store import ModelMeta, ProviderSync
+
+    rec = store.add("acme", {"type": "openai", "name": "OpenAI"}, CANARY, "ann")
+    assert store.get("acme", rec.id).model_count is None  # neither listed nor tested
+    catalog = CatalogStore()
+    listed = tuple(ModelMeta(model_id=m) for m in ("gpt-5", "gpt-5-mini", "gpt-4o"))
+    catalog.sync_provider("acme", rec.id, lambda _rows: ProviderSync(insert=listed))
+    assert store.get("acme", rec.id).model_count == 3
+    catalog.sync_provider("acme", rec.id, lambda _rows: ProviderSync(deprecate=("gpt-4o",)))
+    (got,) = store.list("acme")
+    assert got.model_count == 2  # deprecated models are not counted
+    store.record_test("acme", rec.id, True, "Connected · 5 models", 80.0, 5, audit=False)
+    assert store.get("acme", rec.id).model_count == 2  # the catalog wins once it has models
+
+
+def test_before_discovery_the_last_connection_test_counts(store: ProviderStore) -> None:
+    rec = store.add("acme", {"type": "openai", "name": "OpenAI"}, CANARY, "ann")
+    store.record_test("acme", rec.id, True, "Connected · 42 models", 80.0, 42, audit=False)
+    assert store.get("acme", rec.id).model_count == 42

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from core.simulator import start_background
+from core.simulator.launcher import start_background
 from core.simulator.truth import sha256_hex
-from tests.helpers import DOG, DOG_TRUTH
+from tests.helpers import DOG, DOG_TRUTH, ROOT
 
 openai = pytest.importorskip("openai")
 anthropic = pytest.importorskip("anthropic")
@@ -216,3 +216,21 @@ def test_google_genai_sdk_errors(sim, admin: httpx.Client) -> None:
     with pytest.raises(genai_errors.ServerError) as info:
         client.models.generate_content(model="gemini-2.0-flash", contents="x")
     assert info.value.code == 503
+
+
+def test_google_genai_sdk_sends_a_real_jpeg_in_url_safe_base64(sim, admin: httpx.Client) -> None:
+    """The SDK encodes ``inline_data.data`` with ``urlsafe_b64encode`` (its ``_common.py``);
+    the real API reads both alphabets (protobuf JSON), so the simulator must too."""
+    photo = (ROOT / "data" / "samples" / "photos" / "clock.jpg").read_bytes()
+    encoded = base64.urlsafe_b64encode(photo).decode()
+    assert "-" in encoded and "_" in encoded  # the case the strict alphabet rejected
+    tags = ["clock", "time", "numbers", "hands", "wall"]
+    taught = admin.post("/_admin/knowledge",
+                        json={"photos": {sha256_hex(photo): {"tags": tags}}})
+    assert taught.status_code == 200
+    client = gclient(sim)  # kept alive while in use (the SDK closes a collected client)
+    seen = client.models.generate_content(model="gemini-2.5-pro", contents=[
+        genai_types.Part.from_bytes(data=photo, mime_type="image/jpeg"),
+        "Tags for this photo, comma separated"])
+    assert len(_tags(seen.text) & set(tags)) >= 2  # recognised: the bytes decoded intact
+    admin.delete("/_admin/knowledge")

@@ -14,11 +14,12 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from core.simulator import Simulator, base_urls, start_background
 from core.simulator.cli import simulator_command
+from core.simulator.engine import Simulator
+from core.simulator.launcher import base_urls, start_background
 from core.simulator.profiles import PROFILES
 from core.simulator.truth import Knowledge, sha256_hex
-from tests.helpers import DOG, DOG_TRUTH, forbid_non_loopback, png
+from tests.helpers import DOG, DOG_TRUTH, ROOT, forbid_non_loopback, png
 
 UNKNOWN = png(10, 20, 30)
 PROMPT = "What is the capital of France? Answer with one word."
@@ -398,6 +399,25 @@ def test_ollama_tags_and_chat_stream(http: httpx.Client) -> None:
     assert plain["message"]["content"] == "".join(d["message"]["content"] for d in lines)
 
 
+def test_ollama_pull_streams_ndjson_progress_then_lists_the_model(http: httpx.Client) -> None:
+    assert "qwen2.5vl:7b" not in {m["name"] for m in http.get("/ollama/api/tags").json()[
+        "models"]}
+    with http.stream("POST", "/ollama/api/pull", json={"model": "qwen2.5vl:7b"}) as r:
+        assert r.status_code == 200 and r.headers["content-type"] == "application/x-ndjson"
+        lines = [json.loads(line) for line in r.iter_lines() if line]
+    assert lines[0] == {"status": "pulling manifest"} and lines[-1] == {"status": "success"}
+    layers = [d for d in lines if "digest" in d]
+    assert layers and all(set(d) == {"status", "digest", "total", "completed"}
+                          and 0 <= d["completed"] <= d["total"] for d in layers)
+    assert any(d["completed"] == d["total"] for d in layers)
+    tags = {m["name"]: m for m in http.get("/ollama/api/tags").json()["models"]}
+    assert tags["qwen2.5vl:7b"]["details"]["families"] == ["qwen25vl"]
+    chat = http.post("/ollama/api/chat", json={"model": "qwen2.5vl:7b", "stream": False,
+                                                "messages": [{"role": "user", "content": "hi",
+                                                              "images": [b64(DOG)]}]})
+    assert chat.status_code == 200, chat.text  # a vision model: takes the photo
+
+
 # ---- Cloud Vision ------------------------------------------------------------------------
 
 
@@ -419,6 +439,23 @@ def test_vision_labels_and_per_image_errors(http: httpx.Client) -> None:
                     json=body)
     assert bad.status_code == 400 and bad.json()["error"]["details"][0]["reason"] == \
         "API_KEY_INVALID"
+
+
+
+def test_vision_reads_url_safe_base64_like_protobuf_json(http: httpx.Client) -> None:
+    """Cloud Vision's ``image.content`` is a protobuf ``bytes`` field: both alphabets, with or
+    without padding, are read as a photo (a bad encoding is a per-image "Bad image data")."""
+    photo = (ROOT / "data" / "samples" / "photos" / "clock.jpg").read_bytes()
+    standard = base64.b64encode(photo).decode()
+    url_safe = base64.urlsafe_b64encode(photo).decode().rstrip("=")
+    assert set(standard) & set("+/") and set(url_safe) & set("-_")
+    answers = []
+    for content in (standard, url_safe):
+        r = http.post("/vision/v1/images:annotate", headers=GG, json={"requests": [
+            {"image": {"content": content}, "features": [{"type": "LABEL_DETECTION"}]}]})
+        assert r.status_code == 200, r.text
+        answers.append(r.json()["responses"][0])
+    assert all("error" not in a and a["labelAnnotations"] for a in answers), answers
 
 
 # ---- faults ------------------------------------------------------------------------------
@@ -508,7 +545,7 @@ def test_list_models_add_and_remove(http: httpx.Client) -> None:
 
 
 def test_admin_is_loopback_only(sim) -> None:
-    transport = httpx.ASGITransport(app=sim.simulator.app, client=("10.1.2.3", 5555))
+    transport = httpx.ASGITransport(app=sim.app, client=("10.1.2.3", 5555))
 
     async def go() -> int:
         async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
@@ -569,7 +606,7 @@ def test_knowledge_is_validated_and_loopback_only(sim, http: httpx.Client) -> No
     r = http.post("/_admin/knowledge", content=b"{nope", headers={"content-type": "text/plain"})
     assert r.status_code == 422
     assert http.get("/_admin/knowledge").json() == before
-    transport = httpx.ASGITransport(app=sim.simulator.app, client=("10.1.2.3", 5555))
+    transport = httpx.ASGITransport(app=sim.app, client=("10.1.2.3", 5555))
 
     async def go() -> list[int]:
         async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
