@@ -53,7 +53,8 @@ def malformed_response(doc: Any, headers: dict[str, str] | None = None) -> Respo
                     media_type="application/json")
 
 
-async def read_json(request: Request, on_error: Callable[[str], Reject]) -> Any:
+async def read_json(request: Request, on_error: Callable[[str], Exception]) -> Any:
+    """The body as JSON; a body that is not raises ``on_error(reason)`` (a Reject, usually)."""
     raw = await request.body()
     try:
         return json.loads(raw or b"")

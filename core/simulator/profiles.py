@@ -16,6 +16,7 @@ so ``latency_median_ms`` is the median duration of a call whose answer has
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from core.provider_names import ProviderType, provider_type
 
@@ -86,8 +87,8 @@ def _m(provider: str, mid: str, snapshot: str, name: str, ttft_ms: float, tps: f
 
 _G = {"context_window": 1_048_576}
 _G25 = {"context_window": 1_048_576, "max_output_tokens": 65_536}
-_OA = {"cache_min_tokens": 1024}
-_AN = {"cache_min_tokens": 1024, "error_statuses": ANTHROPIC_ERRORS, "context_window": 200_000}
+_OA: dict[str, Any] = {"cache_min_tokens": 1024}
+_AN: dict[str, Any] = {"cache_min_tokens": 1024, "error_statuses": ANTHROPIC_ERRORS, "context_window": 200_000}
 
 PROFILES: tuple[ModelProfile, ...] = (
     # Gemini (Google AI Studio protocol)

@@ -120,7 +120,8 @@ def to_event(rec: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     if start and first and first != end:
         ttft = max((first - start).total_seconds() * 1000, 0.0)
     status = str(rec.get("status") or meta.get("status") or "").strip().lower() or None
-    err = meta.get("error_information") if isinstance(meta.get("error_information"), dict) else {}
+    info = meta.get("error_information")
+    err: dict = info if isinstance(info, dict) else {}
     error_type = None
     if status in ("failure", "error", "failed"):
         error_type = str(err.get("error_code") or err.get("error_class") or "") or None
@@ -245,7 +246,8 @@ def read(data: bytes, name: str, kind: str) -> Stage:
             event, reason = None, f"a field has the wrong type ({type(exc).__name__}: {exc})"
         wrong = next((c for c, v in (event or {}).items() if isinstance(v, dict | list)), None)
         if event is not None and wrong is not None:
-            event, reason = None, not_a_value(wrong, event[wrong])
+            reason = not_a_value(wrong, event[wrong])
+            event = None
         if event is None:
             bad.append(BadRow(row_no, redact(reason or "unreadable")[:300], _safe_raw(rec)))
             continue

@@ -238,7 +238,8 @@ def read(data: bytes, name: str) -> Stage:
                 event, reason = None, f"a field has the wrong type ({type(exc).__name__}: {exc})"
             wrong = next((c for c, v in (event or {}).items() if isinstance(v, dict | list)), None)
             if event is not None and wrong is not None:
-                event, reason = None, not_a_value(wrong, event[wrong])
+                reason = not_a_value(wrong, event[wrong])
+                event = None
             if reason:
                 bad.append(BadRow(number, reason[:300], json.dumps(span, default=str)[:300]))
             elif event is not None:
