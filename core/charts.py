@@ -99,3 +99,59 @@ def top_features(features: pd.DataFrame) -> go.Figure:
                  hover_data={"requests": True, "share": ":.1%"}, text_auto="$.2s")
     fig.update_layout(xaxis_tickprefix="$", **LAYOUT)
     return fig
+
+
+# ---- Compare --------------------------------------------------------------------------------
+# The Compare page's figures: a run's latency, accuracy-vs-cost frontier and per-item scores,
+# and accuracy across past runs.
+
+
+def compare_latency(frame: pd.DataFrame) -> go.Figure | None:
+    """Latency of the successful calls per model (None: no call succeeded)."""
+    ok = frame[frame["status"] == "ok"]
+    if ok.empty:
+        return None
+    return px.box(ok, x="Model", y="duration_ms", points="outliers",
+                  title="Latency distribution", labels={"duration_ms": "Latency (ms)"})
+
+
+def compare_pareto(points: dict[str, tuple[float, float]], frontier: list[str]) -> go.Figure:
+    """Accuracy against cost per request, one labelled point per model, the Pareto frontier
+    (``frontier``: model names, cheapest first) circled and joined."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=[points[k][1] for k in frontier], y=[points[k][0] for k in frontier],
+        mode="lines+markers", name="Pareto frontier", line={"dash": "dot"},
+        marker={"size": 16, "symbol": "circle-open"}, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(
+        x=[c for _, c in points.values()], y=[a for a, _ in points.values()],
+        mode="markers+text", text=[k.rsplit("/", 1)[-1] for k in points],
+        textposition="top center", name="models", marker={"size": 10},
+        customdata=list(points),
+        hovertemplate="%{customdata}<br>accuracy %{y:.2f}<br>$%{x:.6f} per request"
+                      "<extra></extra>"))
+    fig.update_layout(title="Accuracy vs cost (circled: the Pareto frontier)",
+                      xaxis_title="$ per request", yaxis_title="Accuracy",
+                      yaxis={"range": [0, 1.05]}, showlegend=False,
+                      margin={"l": 60, "r": 40})
+    fig.update_xaxes(rangemode="tozero")
+    return fig
+
+
+def compare_item_scores(frame: pd.DataFrame) -> go.Figure | None:
+    """Mean score per item (rows) and model (columns); None when nothing was scored."""
+    heat = frame.pivot_table(index="item_id", columns="Model", values="score", aggfunc="mean")
+    if heat.empty:
+        return None
+    fig = px.imshow(heat, color_continuous_scale="RdYlGn", zmin=0, zmax=1, aspect="auto",
+                    title="Score per item (mean over iterations)")
+    fig.update_layout(height=max(300, 22 * len(heat)))
+    return fig
+
+
+def compare_runs_accuracy(table: pd.DataFrame) -> go.Figure:
+    """Accuracy per model and run with 95% interval bars (``compare_runs``' table)."""
+    return px.bar(table, x="Model", y="Accuracy", color="Run", barmode="group",
+                  error_y=table["Accuracy high"] - table["Accuracy"],
+                  error_y_minus=table["Accuracy"] - table["Accuracy low"],
+                  title="Accuracy per model and run (bars: 95% interval)")
