@@ -748,7 +748,7 @@ def compare_command(spec_path: Path, out: Path | None, org_id: str) -> None:
     from core.compare.service import start_comparison
     from core.compare.spec import SpecError, load_spec
     from core.connections import ensure_demo_providers
-    from core.warehouse import comparisons as wc
+    from core.warehouse import comparison_runs as wc
 
     try:
         spec = load_spec(spec_path)

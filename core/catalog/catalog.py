@@ -24,7 +24,7 @@ from core.config_store.catalog import CatalogModel, DiscoveryRun
 from core.pricing import ModelPrice, PriceOverride, price_for
 from core.providers.base import CallOptions, ImagePart, TextPart, TokenUsage
 from core.providers.errors import ProviderError, scrub
-from core.warehouse.comparisons import model_accuracy
+from core.warehouse.comparison_runs import model_accuracy
 from core.warehouse.db import Warehouse
 from core.warehouse.prices import list_overrides
 from core.warehouse.queries import ModelPerformance, last_data_day, model_performance

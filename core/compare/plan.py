@@ -196,7 +196,7 @@ def make_scorer(plan: Plan, samples: SampleSet,
         u = outcome.usage
         cost = price(call).cost(u.input_tokens, u.output_tokens, u.cached_input_tokens,
                                 images=call.images)
-        return run_assertions([a.as_dict() for a in prompt.assertions], outcome.text,
+        return run_assertions(prompt.assertions, outcome.text,
                               latency_ms=outcome.duration_ms, cost_usd=cost)
 
     if judge is None:

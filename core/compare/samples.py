@@ -36,7 +36,7 @@ from pydantic import (
     model_validator,
 )
 
-from core.validation import error_phrase, number
+from core.validation import messages, number
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "data" / "samples"
 
@@ -96,40 +96,11 @@ class SampleError(ValueError):
         super().__init__("; ".join(str(p) for p in self.problems))
 
 
-def _loc_label(loc: Sequence[Any]) -> str:
-    parts: list[str] = []
-    for p in loc:
-        if isinstance(p, int):
-            parts.append(f"(item {p + 1})")
-        elif isinstance(p, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", p):
-            parts.append(("› " if parts else "") + p)
-        # other parts are pydantic's union/type tags: not something a user typed
-    return " ".join(parts)
-
-
-def _error_text(err: Mapping[str, Any], fields: Iterable[str] = ()) -> str:
-    if err.get("type") == "extra_forbidden":
-        name = str(err["loc"][-1]) if err.get("loc") else ""
-        close = get_close_matches(name, list(fields), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        return f"is not a known field{hint}"
-    return error_phrase(err)
-
-
 def readable_errors(exc: ValidationError | ValueError, fields: Iterable[str] = ()) -> list[str]:
     """Pydantic errors as "where: what" lines a person can act on (no input values, no
-    tracebacks). ``fields`` are the allowed names, for "did you mean" hints."""
-    if not isinstance(exc, ValidationError):
-        return [str(exc)]
-    fields = list(fields)
-    out: list[str] = []
-    for err in exc.errors(include_input=False, include_url=False):
-        label = _loc_label(err.get("loc") or ())
-        text = _error_text(err, fields)
-        line = f"{label}: {text}" if label else text
-        if line not in out:
-            out.append(line)
-    return out
+    tracebacks), by :func:`core.validation.messages`. ``fields`` are the allowed names, for
+    "did you mean" hints."""
+    return messages(exc, fields=fields)
 
 
 # ---- photos --------------------------------------------------------------------------------
@@ -398,7 +369,7 @@ class Assertion(BaseModel):
 
     def as_dict(self) -> dict[str, Any]:
         """promptfoo-style mapping without unset keys: ``{"type", "value" | "threshold",
-        "weight"}`` (what ``core.compare.scoring.check_assertion`` takes)."""
+        "weight"}``, as a saved prompt set writes it (scoring takes the Assertion itself)."""
         return self.model_dump(exclude_none=True)
 
     def describe(self) -> str:

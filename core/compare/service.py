@@ -32,7 +32,7 @@ from core.compare.stats import pareto_frontier
 from core.config_store import ProviderRecord, ProviderStore
 from core.connections import adapter_for, simulator_root
 from core.simulator.knowledge import KnowledgeUpdate, teach
-from core.warehouse import comparisons as wc
+from core.warehouse import comparison_runs as wc
 from core.warehouse.db import Warehouse
 
 
@@ -92,7 +92,7 @@ def open_run(warehouse: Warehouse, org_id: str, run_id: str, *,
              sample_store: SampleStore | None = None) -> OpenedRun:
     """A past run of ``org_id`` with its spec and samples, resolved as when it ran. Folders
     are read because this spec is the stored one, admitted when the run started. Raises
-    :class:`core.warehouse.comparisons.RunNotFound`, or SpecError when a set it used is
+    :class:`core.warehouse.comparison_runs.RunNotFound`, or SpecError when a set it used is
     gone."""
     run = wc.get_run(warehouse, org_id, run_id)
     if run is None:

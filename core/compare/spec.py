@@ -42,6 +42,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.compare.samples import FEATURES, SampleSet, readable_errors
+from core.compare.scoring import DEFAULT_RUBRIC
 
 if TYPE_CHECKING:
     from core.compare.samples import Prompt, SamplePhoto
@@ -100,11 +101,6 @@ TYPE_DESCRIPTIONS: dict[str, str] = {
     "accuracy": "Most accurate and consistent model, whatever it costs.",
     "comprehensive": "A balance of accuracy, speed, cost and reliability.",
 }
-DEFAULT_RUBRIC = (
-    "Score the answer from 0 to 1 against the reference answer: 1 when it says the same "
-    "thing correctly and completely, 0.5 when it is partly right or misses details, 0 when "
-    "it is wrong, unsafe or off-topic. Judge meaning, not wording."
-)
 
 
 class SpecError(ValueError):

@@ -253,7 +253,7 @@ def test_a_run_interrupted_by_a_stopped_app_can_be_resumed(seeded_home: Path, si
     from core.compare import jobs
     from core.compare.spec import parse_spec
     from core.settings import get_settings
-    from core.warehouse import comparisons as wc
+    from core.warehouse import comparison_runs as wc
     from core.warehouse.db import Warehouse
 
     wh = Warehouse(get_settings().warehouse_path)
@@ -275,7 +275,7 @@ def test_a_run_interrupted_by_a_stopped_app_can_be_resumed(seeded_home: Path, si
 
 def test_advanced_settings_go_into_the_run_spec(seeded_home: Path, sim) -> None:
     from core.settings import get_settings
-    from core.warehouse import comparisons as wc
+    from core.warehouse import comparison_runs as wc
     from core.warehouse.db import Warehouse
 
     at = _open("analyst")

@@ -32,7 +32,7 @@ from core.compare.runner import (
 from core.providers.base import Adapter, CallOptions, Completion, ImagePart, TextPart
 from core.providers.registry import make_adapter
 from core.simulator.server import SimulatorHandle, start_background
-from core.warehouse import comparisons as wc
+from core.warehouse import comparison_runs as wc
 from core.warehouse.db import Warehouse
 
 pytestmark = pytest.mark.timeout(120)

@@ -157,3 +157,11 @@ def test_problems_get_a_headline_and_a_table() -> None:
     assert service.problems_label(found[1:]) == "1 note(s)"
     table = service.problems_table(found)
     assert list(table["Where"]) == ["", "line 3"]
+
+
+def test_pages_reach_comparison_runs_only_through_the_service() -> None:
+    root = Path(__file__).resolve().parents[3]
+    for path in (root / "pages").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert "comparison_runs" not in text and "warehouse.comparisons" not in text, path
+    assert not (root / "core" / "warehouse" / "comparisons.py").exists()
