@@ -20,7 +20,8 @@ def _open(username: str):
 KEYS = ["sim-openai/gpt-4o-mini", "sim-gemini/gemini-2.0-flash"]
 
 
-def _start(at, photos: list[str], features: list[str] | None = None) -> None:
+def _start(at, photos: list[str], features: list[str] | None = None,
+           comparison_type: str | None = None) -> None:
     box = at.multiselect(key="cmp_models")
     assert all(any(o.startswith(k.split("/")[1]) for o in box.options) for k in KEYS), \
         box.options  # shown as "model · provider name"
@@ -29,6 +30,8 @@ def _start(at, photos: list[str], features: list[str] | None = None) -> None:
     if features is not None:
         at.multiselect(key="cmp_features").set_value(features)
     at.number_input(key="cmp_iter").set_value(1)
+    if comparison_type is not None:
+        at.selectbox(key="cmp_type").set_value(comparison_type)
     at.run(timeout=60)
     assert any("= " in c.value and "calls" in c.value for c in at.caption)
     at.button(key="cmp_start").click().run(timeout=60)
@@ -54,15 +57,24 @@ def _table(at, *columns: str):
 
 
 def test_run_a_comparison_and_see_the_results(seeded_home: Path, sim) -> None:
+    """The seeded simulator answers these 15 items the same way every time: gpt-4o-mini is
+    more accurate (0.76 vs 0.63), gemini-2.0-flash costs half as much per accurate answer,
+    and 15 items are too few for the accuracy gap to be significant. The accuracy weights
+    make the best overall independent of the measured latencies (wall-clock, so not seeded):
+    speed and cost together weigh less than the accuracy lead."""
     at = _open("analyst")
-    _start(at, ["chelsea", "coffee", "astronaut", "rocket"])
+    _start(at, ["chelsea", "coffee", "astronaut", "rocket"], comparison_type="accuracy")
     _wait_for_results(at)
     labels = {m.label: m.value for m in at.metric}
-    assert labels.get("Best overall") in ("gpt-4o-mini", "gemini-2.0-flash")  # short names
+    assert labels["Best overall"] == "gpt-4o-mini"  # short names
+    assert labels["Most accurate"] == "gpt-4o-mini"
+    assert labels["Most cost-effective"] == "gemini-2.0-flash"
     summary = next(d.value for d in at.dataframe if "Accuracy 95% CI" in d.value.columns)
     assert len(summary) == 2 and (summary["Calls"] == 4 + 11).all()
-    verdict = [s.value for s in at.success] + [i.value for i in at.info]
-    assert any("Winner" in v or "no significant difference" in v for v in verdict), verdict
+    assert not at.success  # no winner...
+    assert any(i.value.startswith("no significant difference on accuracy between "
+                                  "sim-openai/gpt-4o-mini and sim-gemini/gemini-2.0-flash "
+                                  "(15 items)") for i in at.info), [i.value for i in at.info]
     assert at.selectbox(key="cmp_item").options  # side by side
 
     # the catalog now shows each compared model's measured accuracy, and filters on it
@@ -123,8 +135,9 @@ def test_recommendations_rerun_and_runs_compared(seeded_home: Path, sim) -> None
     older = runs["Run"].iloc[-1]  # the table lists the newest first
     assert changes["Baseline"].str.endswith(older[:6]).all()
     assert (changes["Shared items"] == 6 + 11 + 11).all()
-    assert changes["Verdict"].isin(["no significant change in accuracy", "more accurate",
-                                    "less accurate"]).all()
+    # the seeded simulator answers a repeated request differently (its n-th time), but over
+    # 28 items neither model's change is beyond chance
+    assert (changes["Verdict"] == "no significant change in accuracy").all(), changes
     assert len(_table(at, "$ / accurate result", "Run")) == 4
 
 
