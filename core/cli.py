@@ -691,6 +691,8 @@ def samples_add(name: str, paths: tuple[Path, ...], labels: Path | None,
     for problem in saved.problems:
         kind = "skipped" if problem.level == "error" else "note"
         click.echo(f"{kind}: {problem}", err=True)
+    if saved.labels_note:
+        click.echo(f"warning: {saved.labels_note}", err=True)
     i = saved.info
     click.echo(f"Saved {i.name} as {i.id}: {i.photos} photos ({i.labelled_photos} labelled), "
                f"{i.prompts} prompts. Use it in a spec with  samples: [{i.id}]")

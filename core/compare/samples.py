@@ -36,6 +36,7 @@ from pydantic import (
     model_validator,
 )
 
+from core import safe_yaml
 from core.validation import messages, number
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "data" / "samples"
@@ -219,6 +220,28 @@ class SamplePhoto(BaseModel):
                 "description": self.description, "safety": list(self.safety)}
 
 
+LABEL_FIELDS: tuple[str, ...] = ("tags", "synonyms", "description", "safety", "title", "source",
+                                  "licence", "license", "id")
+_STORED_FIELDS = ("uploaded_as",)  # written by the sample store beside the labels, not labels
+
+
+def unknown_label_fields(name: str, entry: Mapping[str, Any], source: str,
+                         line: int | None) -> list[Problem]:
+    """A warning per field of a photo's labels that nothing reads (a typo such as ``tgas``
+    would otherwise leave the photo unlabelled without a word)."""
+    out = []
+    for key in entry:
+        if str(key) in LABEL_FIELDS or str(key) in _STORED_FIELDS:
+            continue
+        close = get_close_matches(str(key), LABEL_FIELDS, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        out.append(Problem(source, f"'{name}': '{key}' is not a label field, so it was not "
+                                   f"used{hint}; label fields are "
+                                   + ", ".join(f for f in LABEL_FIELDS if f != "license"),
+                           line, "line", "warning"))
+    return out
+
+
 def _photo_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
     """A labels entry (truth.py's schema, plus tags given as ``{tag: [synonyms]}`` items)
     as SamplePhoto fields."""
@@ -228,10 +251,11 @@ def _photo_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(raw_tags, Mapping):  # tags: {cat: [kitten], fur: []}
         raw_tags = [{k: v} for k, v in raw_tags.items()]
     if not isinstance(raw_tags, list):
-        raise ValueError("tags must be a list")
+        raise ValueError("tags must be a list of words, e.g. tags: [cat, sofa]")
     syn_raw = entry.get("synonyms") or {}
     if not isinstance(syn_raw, Mapping):
-        raise ValueError("synonyms must be a mapping of tag: [words]")
+        raise ValueError("synonyms must give a tag's other words, e.g. "
+                         "synonyms: {cat: [kitten]}")
     synonyms = {" ".join(str(k).split()): _clean_words(v) for k, v in syn_raw.items()}
     tags: list[Tag] = []
     seen: set[str] = set()
@@ -525,8 +549,9 @@ class _LineDict(dict):
     line: int = 0
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader whose mappings remember the line they start on."""
+class _LineLoader(safe_yaml.SafeLoader):
+    """The users' YAML loader (no aliases, bounded depth) whose mappings remember the line
+    they start on."""
 
 
 def _construct_map(loader: _LineLoader, node: yaml.MappingNode):  # type: ignore[no-untyped-def]
@@ -552,8 +577,14 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _co
 
 
 def _yaml_load(text: str, source: str) -> tuple[Any, Problem | None]:
+    """A user's YAML file through :mod:`core.safe_yaml` (a bomb is refused before it grows);
+    what is wrong becomes a Problem on its line."""
     try:
-        return yaml.load(text, Loader=_LineLoader), None  # noqa: S506 - a SafeLoader subclass
+        return safe_yaml.load(text, loader=_LineLoader), None
+    except safe_yaml.YAMLRefused as exc:
+        mark = exc.problem_mark
+        return None, Problem(source, f"not read: {exc.problem}",
+                             row=mark.line + 1 if mark is not None else None, unit="line")
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         what = getattr(exc, "problem", None) or "not valid YAML"
@@ -615,6 +646,7 @@ def load_labels(doc: Any, folder: Path | None, source: str = "labels.yaml"
             problems.append(Problem(source, f"'{name}': only .jpg, .jpeg and .png photos are "
                                             "supported", line, "line"))
             continue
+        problems += unknown_label_fields(name, entry, source, line)
         try:
             fields = _photo_fields(entry)
             photo = SamplePhoto(id=str(entry.get("id") or slug_id(name)), name=name,
@@ -783,6 +815,15 @@ def load_uploaded_photos(files: Iterable[tuple[str, bytes]],
     """Uploaded JPEG/PNG photos as (file name, bytes), with optional labels YAML in the
     labels.yaml schema (keys are file names; ``photos:`` may be left out). Photos without
     labels load with a warning: they are scored on speed, cost and agreement only."""
+    photos, problems, _ = match_uploaded_photos(files, labels, labels_name)
+    return photos, problems
+
+
+def match_uploaded_photos(files: Iterable[tuple[str, bytes]],
+                          labels: bytes | str | None = None, labels_name: str = "labels.yaml",
+                          ) -> tuple[list[SamplePhoto], list[Problem], list[str]]:
+    """:func:`load_uploaded_photos`, plus the names the labels give that match no photo of
+    the upload (their labels are not used: a typo in a file name, or a photo left out)."""
     problems: list[Problem] = []
     entries: dict[str, Any] = {}
     if labels is not None:
@@ -829,6 +870,7 @@ def load_uploaded_photos(files: Iterable[tuple[str, bytes]],
                                                      "synonyms, description, safety)",
                                         _line_of(entry), "line"))
             else:
+                problems += unknown_label_fields(key, entry, labels_name, _line_of(entry))
                 try:
                     fields = _photo_fields(entry)
                     if entry.get("id"):
@@ -852,11 +894,11 @@ def load_uploaded_photos(files: Iterable[tuple[str, bytes]],
                                           "agreement, not accuracy", unit="item",
                                     level="warning"))
         photos.append(photo)
-    for key, entry in entries.items():
-        if key not in used:
-            problems.append(Problem(labels_name, f"'{key}' has labels but no uploaded photo",
-                                    _line_of(entry), "line", "warning"))
-    return photos, problems
+    unmatched = [key for key in entries if key not in used]
+    for key in unmatched:
+        problems.append(Problem(labels_name, f"'{key}' has labels but no uploaded photo",
+                                _line_of(entries[key]), "line", "warning"))
+    return photos, problems, unmatched
 
 
 _CSV_ALIASES = {"prompt_id": "id", "name": "id", "text": "prompt", "question": "prompt",

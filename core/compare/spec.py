@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from core import safe_yaml
 from core.compare.samples import FEATURES, SampleSet, readable_errors
 from core.compare.scoring import DEFAULT_RUBRIC
 
@@ -534,7 +535,9 @@ def load_spec(source: str | Path) -> ComparisonSpec:
     else:
         text = source
     try:
-        data = yaml.safe_load(text)
+        data = safe_yaml.load(text)
+    except safe_yaml.YAMLRefused as exc:
+        raise SpecError([where + str(exc)]) from None
     except yaml.YAMLError as exc:
         raise SpecError([where + _yaml_problem(exc)]) from None
     if data is None:

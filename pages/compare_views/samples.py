@@ -42,19 +42,21 @@ def upload_form(ctx: Ctx) -> None:
                 prompt_files=[(f.name, f.getvalue()) for f in prompt_files or []],
                 actor=ctx.user.username, default_feature=feature)
         except SampleStoreError as exc:
-            st.session_state["up_report"] = ("error", str(exc), exc.problems)
+            st.session_state["up_report"] = ("error", str(exc), exc.problems, None)
         else:
             info = saved.info
             st.session_state["up_report"] = (
                 "ok", f"Saved “{info.name}”: {info.photos} photos ({info.labelled_photos} "
                       f"labelled) and {info.prompts} prompts. Choose it in Comparison.",
-                saved.problems)
+                saved.problems, saved.labels_note)
             samples.clear()
         st.rerun()
     report = st.session_state.get("up_report")
     if report:
-        level, message, found = report
+        level, message, found, note = report
         (st.success if level == "ok" else st.error)(message)
+        if note:
+            st.warning(note)
         problems(list(found), "upload")
 
 

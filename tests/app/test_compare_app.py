@@ -7,7 +7,7 @@ import re
 import time
 from pathlib import Path
 
-from tests.helpers import page_path, png, signed_in
+from tests.helpers import page_path, png, signed_in, yaml_bomb
 
 
 def _open(username: str):
@@ -144,6 +144,7 @@ def test_recommendations_rerun_and_runs_compared(seeded_home: Path, sim) -> None
 LABELS = b"""photos:
   red.png: {tags: [red, square], synonyms: {red: [crimson]}, description: A red square.}
   blue.png: {tags: [blue, square], description: A blue square.}
+  green.png: {tags: [green, square]}
 """
 PROMPTS_CSV = (b"id,feature,prompt,reference,icontains\n"
                b"sq-1,search_processing,Which colour is the first square?,Red.,red\n"
@@ -173,6 +174,9 @@ def test_upload_own_samples_judge_them_and_delete_the_set(seeded_home: Path, sim
     _upload_set(at, "Squares")
     saved = [s.value for s in at.success]
     assert any("Saved “Squares”: 2 photos (2 labelled) and 2 prompts" in s for s in saved), saved
+    # labels for a photo that was not uploaded are not dropped without a word
+    assert any("not in the set, so those labels were not used: green.png" in w.value
+               for w in at.warning), [w.value for w in at.warning]
     problems = _table(at, "Problem")
     assert any("notes.png" in f for f in problems["File"])  # the bad photo, by name
     assert any(w == "row 3" for w in problems["Where"])  # the bad CSV row, by row
@@ -305,3 +309,19 @@ def test_advanced_settings_go_into_the_run_spec(seeded_home: Path, sim) -> None:
     wh.close()
     assert spec["timeout_s"] == 20 and spec["temperature"] == 0.0 and spec["max_tokens"] == 300
     assert spec["rate_limits_rpm"] == {"sim-openai": 600} and spec["retries"] == 2
+
+
+def test_a_yaml_bomb_as_labels_is_refused_on_the_page(seeded_home: Path, sim) -> None:
+    at = _open("analyst")
+    at.segmented_control(key="compare_view").set_value("Your samples").run(timeout=60)
+    at.text_input(key="up_name").input("Bomb")
+    at.file_uploader(key="up_photos").upload("red.png", png(200, 0, 0, 8), "image/png")
+    at.run(timeout=60)
+    at.file_uploader(key="up_labels").upload("labels.yaml", yaml_bomb().encode(), "application/yaml")
+    at.run(timeout=60)
+    at.button(key="up_save").click().run(timeout=60)
+    assert not at.exception, at.exception
+    problems = _table(at, "Problem")
+    refused = problems[problems["File"] == "labels.yaml"]
+    assert list(refused["Where"]) == ["line 1"] and list(refused["Level"]) == ["error"]
+    assert refused["Problem"].iloc[0].startswith("not read: YAML anchors and aliases")
