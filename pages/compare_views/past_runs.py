@@ -8,6 +8,7 @@ from core import charts, session
 from core.compare import service
 from core.compare.across_runs import RunInput, compare_runs
 from core.compare.spec import SpecError, parse_spec
+from core.exports import csv_bytes
 from pages.compare_views.shared import Ctx, frame
 
 
@@ -62,9 +63,9 @@ def _compare_past(ctx: Ctx, runs: list[service.RunInfo]) -> None:
         })
     st.dataframe(table.drop(columns=["Accuracy low", "Accuracy high"]), hide_index=True)
     c1, c2 = st.columns(2)
-    c1.download_button("Runs compared (CSV)", table.to_csv(index=False),
+    c1.download_button("Runs compared (CSV)", csv_bytes(table),
                        "runs-compared.csv", "text/csv", key="dl_runs_cmp")
-    c2.download_button("Changes (CSV)", changes.to_csv(index=False), "runs-changes.csv",
+    c2.download_button("Changes (CSV)", csv_bytes(changes), "runs-changes.csv",
                        "text/csv", key="dl_runs_changes")
 
 
@@ -76,7 +77,7 @@ def past_runs(ctx: Ctx) -> None:
         return
     table = service.runs_table(runs)
     st.dataframe(table, hide_index=True)
-    st.download_button("Runs (CSV)", table.to_csv(index=False), "comparison-runs.csv",
+    st.download_button("Runs (CSV)", csv_bytes(table), "comparison-runs.csv",
                        "text/csv", key="dl_runs")
     names = {r.run_id: f"{service.run_label(r)} · {r.status}" for r in runs}
     pick = st.selectbox("Run", list(names), format_func=names.get, key="runs_pick")

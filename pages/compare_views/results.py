@@ -10,6 +10,7 @@ from core.compare import jobs, service
 from core.compare.analysis import Analysis
 from core.compare.samples import SampleSet
 from core.compare.spec import TYPE_DESCRIPTIONS, SpecError, parse_spec
+from core.exports import csv_bytes
 from pages.compare_views.shared import Ctx, analysis, run_samples
 
 
@@ -138,11 +139,11 @@ def _results(ctx: Ctx, run: service.RunInfo) -> None:
         st.warning(f"Threshold missed: {failure}")
     _recommendations(result)
     d1, d2, d3 = st.columns(3)
-    d1.download_button("Summary (CSV)", table.to_csv(index=False), "comparison-summary.csv",
+    d1.download_button("Summary (CSV)", csv_bytes(table), "comparison-summary.csv",
                        "text/csv", key="dl_summary")
     d2.download_button("Summary (JSON)", result.to_json(), "comparison-summary.json",
                        "application/json", key="dl_json")
-    d3.download_button("Every call (CSV)", frame.to_csv(index=False), "comparison-calls.csv",
+    d3.download_button("Every call (CSV)", csv_bytes(frame), "comparison-calls.csv",
                        "text/csv", key="dl_calls")
     frame = service.with_model_labels(frame, spec)
     _charts(frame, result)

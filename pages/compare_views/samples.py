@@ -8,6 +8,7 @@ from core import session
 from core.compare import service
 from core.compare.sample_store import SampleStoreError, UnknownSampleSet
 from core.compare.samples import LABELS_TEMPLATE, PROMPT_FEATURES, PROMPTS_TEMPLATE_CSV
+from core.exports import csv_bytes
 from pages.compare_views.shared import Ctx, problems, run_samples, samples
 
 
@@ -69,7 +70,7 @@ def sets_table(ctx: Ctx) -> None:
         return
     table = service.sets_table(sets)
     st.dataframe(table, hide_index=True)
-    st.download_button("Sample sets (CSV)", table.to_csv(index=False), "sample-sets.csv",
+    st.download_button("Sample sets (CSV)", csv_bytes(table), "sample-sets.csv",
                        "text/csv", key="dl_sets")
     if not ctx.may_run:
         return

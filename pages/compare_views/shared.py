@@ -16,6 +16,7 @@ from core.compare.sample_store import SampleStore, resolve_sources
 from core.compare.samples import Problem, SampleSet
 from core.compare.spec import SpecError, parse_spec
 from core.config_store import ProviderStore
+from core.exports import csv_bytes
 from core.warehouse.db import Warehouse
 
 
@@ -73,5 +74,5 @@ def problems(found: list[Problem], key: str) -> None:
     with st.expander(service.problems_label(found), expanded=errors):
         table = service.problems_table(found)
         st.dataframe(table, hide_index=True)
-        st.download_button("Problems (CSV)", table.to_csv(index=False), "sample-problems.csv",
+        st.download_button("Problems (CSV)", csv_bytes(table), "sample-problems.csv",
                            "text/csv", key=f"dl_{key}")

@@ -325,3 +325,35 @@ def test_a_yaml_bomb_as_labels_is_refused_on_the_page(seeded_home: Path, sim) ->
     refused = problems[problems["File"] == "labels.yaml"]
     assert list(refused["Where"]) == ["line 1"] and list(refused["Level"]) == ["error"]
     assert refused["Problem"].iloc[0].startswith("not read: YAML anchors and aliases")
+
+
+def test_csv_downloads_neutralise_spreadsheet_formulas(seeded_home: Path, sim,
+                                                       monkeypatch) -> None:
+    """A sample set's name and a photo's file name are the user's text: in the CSVs the
+    page offers they come out as text, never as formulas a spreadsheet would run."""
+    import streamlit as st
+    from streamlit.delta_generator import DeltaGenerator
+
+    offered: dict[str, object] = {}
+    real = DeltaGenerator.download_button
+
+    def spy(self, label, data, *args, **kwargs):
+        offered[kwargs.get("key") or label] = data
+        return real(self, label, data, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaGenerator, "download_button", spy)
+    monkeypatch.setattr(st, "download_button", lambda *a, **kw: spy(st._main, *a, **kw))
+    at = _open("analyst")
+    at.segmented_control(key="compare_view").set_value("Your samples").run(timeout=60)
+    at.text_input(key="up_name").input("@SUM(1+1)")
+    box = at.file_uploader(key="up_photos")
+    box.upload("red.png", png(200, 0, 0, 8), "image/png")
+    box.upload("=HYPERLINK(1).png", b"not an image", "image/png")
+    at.run(timeout=60)
+    at.button(key="up_save").click().run(timeout=60)
+    assert not at.exception, at.exception
+    problems = offered["dl_upload"]
+    sets = offered["dl_sets"]
+    assert isinstance(problems, bytes) and isinstance(sets, bytes)
+    assert b"'=HYPERLINK(1).png" in problems and b"\n=HYPERLINK" not in problems
+    assert b"'@SUM(1+1)" in sets and b"\n@SUM" not in sets

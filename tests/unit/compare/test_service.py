@@ -165,3 +165,9 @@ def test_pages_reach_comparison_runs_only_through_the_service() -> None:
         text = path.read_text(encoding="utf-8")
         assert "comparison_runs" not in text and "warehouse.comparisons" not in text, path
     assert not (root / "core" / "warehouse" / "comparisons.py").exists()
+
+
+def test_the_compare_pages_write_csv_only_through_core_exports() -> None:
+    root = Path(__file__).resolve().parents[3] / "pages"
+    for path in [root / "compare.py", *(root / "compare_views").rglob("*.py")]:
+        assert ".to_csv(" not in path.read_text(encoding="utf-8"), path
