@@ -9,7 +9,7 @@ PORT ?= 8501
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test install chromium lint bench clean
+.PHONY: run test install chromium axe lint bench mutate clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,17 +34,37 @@ chromium:
 	fi
 	@chromium --version
 
+# axe-core (npm) for the browser suite's accessibility check, into .cache/axe
+AXE_VERSION := 4.14.1
+AXE := .cache/axe/node_modules/axe-core/axe.min.js
+axe: $(AXE)
+$(AXE):
+	npm install --silent --no-audit --no-fund --prefix .cache/axe axe-core@$(AXE_VERSION)
+
+# Style, the layer contracts of pyproject.toml ([tool.importlinter]) and the types of core.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 # The browser suite runs in its own process: Playwright's sync API keeps an asyncio loop
 # running in the main thread for the whole session, where core's asyncio.run() cannot run.
-test: install chromium lint
+test: install chromium axe lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not e2e"
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m e2e
 
 bench: install
 	$(BIN)/switchyard bench warehouse --events 10000000
 
+# Mutation testing ([tool.mutmut] in pyproject.toml): which changes to auth, sessions, the
+# vault, the config store and the warehouse queries and prices no test notices.
+mutate: install
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2 || true
+	$(BIN)/mutmut export-cicd-stats
+	$(BIN)/python -c "import json; s = json.load(open('mutants/mutmut-cicd-stats.json')); \
+		t = s['total'] - s.get('skipped', 0); k = s['killed'] + s.get('timeout', 0); \
+		print(json.dumps({**s, 'kill_rate': round(k / t, 3) if t else None}))"
+	$(BIN)/mutmut results
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .cache mutants *.egg-info

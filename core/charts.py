@@ -101,6 +101,20 @@ def top_features(features: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def price_vs_speed(points: pd.DataFrame) -> go.Figure:
+    """The catalog's models: blended price against p95 latency, bubble size by requests
+    (columns Model, Provider, Price, p95 ms, Requests; see core.catalog.view.scatter_frame)."""
+    if points.empty:
+        return _empty("Price vs speed: no model has both a price and measured latency")
+    fig = px.scatter(points, x="Price", y="p95 ms", color="Provider", size="Requests",
+                     size_max=30, hover_name="Model",
+                     labels={"Price": "Price ($ per Mtok, 3:1 blend)",
+                             "p95 ms": "p95 latency (ms)"},
+                     title="Price vs speed (bubble size: requests)")
+    fig.update_layout(height=380, margin={"t": 50, "b": 10})
+    return fig
+
+
 # ---- Compare --------------------------------------------------------------------------------
 # The Compare page's figures: a run's latency, accuracy-vs-cost frontier and per-item scores,
 # and accuracy across past runs.

@@ -121,6 +121,46 @@ def ingest(paths: tuple[Path, ...], org_id: str, quarantine_out: Path | None) ->
         sys.exit(1)
 
 
+@main.command()
+@click.option("--org", "org_id", required=True, callback=lambda c, p, v: _org(v),
+              help="The organization whose events to export.")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="First day (default: the organization's first day of data).")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Last day, inclusive (default: its last day of data).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default=None,
+              help="Default: from the --out suffix (.parquet), else csv.")
+@click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="The file to write.")
+def export(org_id: str, start, end, fmt: str | None, out: Path) -> None:
+    """Export an organization's usage events (newest first), as the Usage page's Export does.
+
+    CSV cells a spreadsheet would run as formulas are neutralised; Parquet keeps raw values.
+    """
+    from core.domain import UsageFilter
+    from core.warehouse import queries
+    from core.warehouse.db import WarehouseBusy
+
+    fmt = fmt or ("parquet" if out.suffix.lower() == ".parquet" else "csv")
+    wh = _warehouse()
+    try:
+        opts = queries.filter_options(wh, org_id)
+        first = start.date() if start else opts["first_day"]
+        last = end.date() if end else opts["last_day"]
+        if first is None or last is None:
+            raise click.ClickException(f"organization {org_id} has no usage to export")
+        try:
+            flt = UsageFilter(org_id=org_id, start=first, end=last)
+        except ValueError:
+            raise click.BadParameter("--to is before --from") from None
+        body = queries.export_events(wh, flt, fmt)
+    except WarehouseBusy as exc:
+        raise click.ClickException(str(exc)) from None
+    out.write_bytes(body)
+    click.echo(f"Exported {org_id}'s events {first} – {last} as {fmt} to {out} "
+               f"({len(body):,} bytes).")
+
+
 @main.group()
 def bench() -> None:
     """Benchmarks that print ratios against a baseline measured in the same run."""
@@ -136,6 +176,23 @@ def bench_warehouse(events: int, days: int, repeat: int) -> None:
 
     result = run_warehouse_bench(events=events, days=days, repeat=repeat,
                                  progress=lambda m: click.echo(m, err=True))
+    click.echo(json.dumps(result))
+
+
+@bench.command("pages")
+@click.option("--events", default=200_000, show_default=True, type=click.IntRange(0, 10_000_000),
+              help="Demo history of the home the app serves (the default demo has 200k).")
+@click.option("--rounds", default=4, show_default=True, type=click.IntRange(1, 50))
+def bench_pages(events: int, rounds: int) -> None:
+    """Click through the sidebar as a signed-in admin in Debian's chromium; print each page's
+    median and maximum switch time (seed 002's target: 500 ms)."""
+    from core.page_bench import BenchError, run_pages_bench
+
+    try:
+        result = run_pages_bench(events=events, rounds=rounds,
+                                 progress=lambda m: click.echo(m, err=True))
+    except BenchError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(result))
 
 
@@ -243,9 +300,9 @@ def providers_add(ptype: str, name: str, org_id: str, base_url: str | None,
 
     from core.config_store import ConfigStoreError
     from core.config_store.schemas import parse_provider_settings, validation_messages
-    from core.provider_names import PROVIDER_TYPES, KeyPolicy
+    from core.provider_names import PROVIDER_TYPES, KeyPolicy, ProviderType
 
-    info = PROVIDER_TYPES[ptype]
+    info = PROVIDER_TYPES[ProviderType(ptype)]
     data: dict = {"type": ptype, "name": name, "base_url": base_url,
                   "default_model": default_model}
     if headers:
@@ -436,7 +493,8 @@ def keys_rotate(new_key_env: str | None, keep_old: bool) -> None:
     """Re-encrypt every provider key under a new master key, in one transaction."""
     import os
 
-    from core.vault import VaultError, parse_master_key, rotate
+    from core.config_store.rotation import rotate
+    from core.vault import VaultError, parse_master_key
 
     new_key = None
     if new_key_env:

@@ -20,8 +20,9 @@ from core.config_store.schemas import parse_provider_settings
 from core.domain import DEMO_ORG
 from core.provider_names import PROVIDER_TYPES, ProviderType
 from core.providers.base import Adapter, CheckResult
-from core.providers.errors import ProviderError, scrub
+from core.providers.errors import ProviderError
 from core.providers.registry import make_adapter
+from core.redact import scrub
 
 # One connection test per provider every few seconds: protects provider quotas from a
 # nervous double click and a "Test all" right after a single test.

@@ -21,8 +21,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
 from genai_prices import Usage, calc_price
 from pydantic import (
@@ -76,7 +77,7 @@ def _rates(provider: str, model: str, month: str) -> Rates | None:
     pid = GENAI_PRICES_PROVIDER.get(provider)
     when = datetime.fromisoformat(month + "-15")
     try:
-        kwargs = {"provider_id": pid} if pid else {}
+        kwargs: dict[str, Any] = {"provider_id": pid} if pid else {}
         rin = calc_price(Usage(input_tokens=PROBE), model, genai_request_timestamp=when, **kwargs)
         rout = calc_price(Usage(output_tokens=PROBE), model, genai_request_timestamp=when, **kwargs)
         try:
@@ -122,7 +123,13 @@ def price_per_million(provider: str, model: str, when: datetime | None = None) -
 # its own rule for date-constrained and long-context-tiered prices.
 # ---------------------------------------------------------------------------------------------
 
-PriceSource = Literal["genai-prices", "override", "free (local)", "unknown"]
+class PriceSource(StrEnum):
+    """Where a price comes from; the values are what exports and the CLI show."""
+
+    genai_prices = "genai-prices"
+    override = "override"  # the organization's negotiated price
+    free_local = "free (local)"  # a model that runs on the user's own machine
+    unknown = "unknown"
 
 MIN_TS = datetime(1900, 1, 1)  # open ends of rate periods, as plain timestamps for range joins
 MAX_TS = datetime(9999, 12, 31)
@@ -154,7 +161,7 @@ class ModelPrice:
     output_per_mtok: float | None = None
     cached_input_per_mtok: float | None = None  # None: not priced (cached tokens cost as input)
     per_image: float | None = None  # USD per image (per successful call) where priced that way
-    source: PriceSource = "unknown"
+    source: PriceSource = PriceSource.unknown
     effective_from: date | None = None  # None: since genai-prices' first price
     effective_to: date | None = None  # last day it applies (inclusive); None: open-ended
     matched_model: str | None = None  # genai-prices' model id the model id resolved to
@@ -165,7 +172,7 @@ class ModelPrice:
 
     @property
     def known(self) -> bool:
-        return self.source != "unknown"
+        return self.source is not PriceSource.unknown
 
     def band_for(self, input_tokens: int) -> PriceBand | None:
         """The band genai-prices would charge a call with ``input_tokens`` at."""
@@ -516,7 +523,7 @@ def _from_override(provider: str, model: str, o: PriceOverride) -> ModelPrice:
     band = PriceBand(-1, o.input_per_mtok, o.output_per_mtok,
                      o.input_per_mtok if cached is None else cached)
     return ModelPrice(
-        provider, model, o.input_per_mtok, o.output_per_mtok, cached, o.per_image, "override",
+        provider, model, o.input_per_mtok, o.output_per_mtok, cached, o.per_image, PriceSource.override,
         o.effective_from, o.effective_to, match_model(provider, model), False, o.note,
         o.override_id, (band,),
     )
@@ -526,14 +533,14 @@ def _from_genai(provider: str, model: str, info: Any, p: _GenaiPeriod) -> ModelP
     base = p.bands[0]
     return ModelPrice(
         provider, model, base.input_per_mtok, base.output_per_mtok,
-        base.cached_input_per_mtok if p.cache_priced else None, None, "genai-prices",
+        base.cached_input_per_mtok if p.cache_priced else None, None, PriceSource.genai_prices,
         p.start, p.end - timedelta(days=1) if p.end else None, info.id, p.tiered, None, None,
         p.bands,
     )
 
 
 def _free(provider: str, model: str) -> ModelPrice:
-    return ModelPrice(provider, model, 0.0, 0.0, 0.0, None, "free (local)",
+    return ModelPrice(provider, model, 0.0, 0.0, 0.0, None, PriceSource.free_local,
                       bands=(PriceBand(-1, 0.0, 0.0, 0.0),))
 
 
@@ -615,9 +622,9 @@ def rate_periods(
     cuts = sorted(e for e in edges if MIN_TS <= e <= MAX_TS)
     rows: list[RatePeriod] = []
     for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
-        o = _winner(x for x in relevant if x.starts <= lo < x.ends)
-        if o is not None:
-            price = _from_override(provider, model, o)
+        won = _winner(x for x in relevant if x.starts <= lo < x.ends)
+        if won is not None:
+            price = _from_override(provider, model, won)
         elif provider in FREE_PROVIDERS:
             price = _free(provider, model)
         else:

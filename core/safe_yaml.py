@@ -33,7 +33,7 @@ __all__ = ["ALIAS_MESSAGE", "MAX_BYTES", "MAX_DEPTH", "SafeLoader", "YAMLRefused
 class YAMLRefused(yaml.MarkedYAMLError):
     """A YAML document refused before it was built (alias, anchor, size or depth)."""
 
-    def __init__(self, problem: str, mark: yaml.Mark | None = None) -> None:
+    def __init__(self, problem: str, mark: Any = None) -> None:  # a yaml Mark: where
         super().__init__(problem=problem, problem_mark=mark)
 
     def __str__(self) -> str:
@@ -55,7 +55,7 @@ class SafeLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._depth = 0
 
-    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+    def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()
         if isinstance(event, AliasEvent) or (
                 isinstance(event, ScalarEvent | CollectionStartEvent) and event.anchor):

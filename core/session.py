@@ -61,7 +61,7 @@ def provider_store():
 
 def catalog_store():
     """The model catalog; the demo organization's is filled by one discovery on first use."""
-    from core.catalog.catalog import ensure_demo_catalog
+    from core.catalog.view import ensure_demo_catalog
     from core.config_store import CatalogStore
 
     store = CatalogStore()

@@ -6,19 +6,18 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import pandas as pd
-import plotly.express as px
 import streamlit as st
 from pydantic import ValidationError
 
-from core import session
+from core import page_data, session
 from core.auth import CATALOG_MANAGE_ROLES, CATALOG_TEST_ROLES
-from core.catalog import catalog as cat
+from core.catalog import view as cat
 from core.catalog.discovery import DiscoveryError, run_discovery
 from core.config_store import ConfigStoreError, InvalidRules
 from core.domain import Role
+from core.exports import csv_bytes
 from core.pricing import OverlappingOverride, PriceOverride, override_messages
-from core.warehouse.db import WarehouseBusy
+from core.warehouse import WarehouseBusy
 from core.warehouse.prices import add_override, list_overrides, reprice
 
 user = session.require_page("catalog")
@@ -34,7 +33,7 @@ st.title("Model catalog")
 session.show_flash()
 
 try:
-    catalog = cat.build_catalog(org_id, providers=providers, catalog=catalog_store, warehouse=wh)
+    catalog = page_data.catalog(org_id, providers, catalog_store, wh)
 except WarehouseBusy as exc:
     session.busy_message(exc)
     st.stop()
@@ -57,14 +56,6 @@ models_tab, discovery_tab, prices_tab, rules_tab = st.tabs(
     ["Models", "Discovery", "Prices", "Classification rules"], key="catalog_tab")
 
 
-def _money(v: float | None, digits: int = 2) -> str:
-    return "—" if v is None else f"${v:,.{digits}f}"
-
-
-def _ms(v: float | None) -> str:
-    return "—" if v is None else f"{v:,.0f} ms"
-
-
 def _badges(e: cat.CatalogEntry) -> str:
     m = e.model
     out = [f":blue-badge[{m.kind}]"]
@@ -78,32 +69,6 @@ def _badges(e: cat.CatalogEntry) -> str:
     if not m.active:
         out.append(":red-badge[inactive]")
     return " ".join(out)
-
-
-def _price_line(e: cat.CatalogEntry) -> str:
-    p = e.price
-    if p.source == "unknown":
-        return "Price unknown — an admin can set a negotiated price on the Prices tab."
-    if p.source == "free (local)":
-        return "Free (runs locally)"
-    text = f"{_money(p.input_per_mtok)} in · {_money(p.output_per_mtok)} out per Mtok"
-    if p.cached_input_per_mtok is not None:
-        text += f" · cached {_money(p.cached_input_per_mtok, 3)}"
-    if p.per_image:
-        text += f" · {_money(p.per_image, 4)}/image"
-    return text + (" · negotiated" if p.source == "override" else "")
-
-
-def _perf_line(e: cat.CatalogEntry) -> str:
-    f = e.perf
-    if f is None or not f.requests:
-        return "No usage in the window yet." + (
-            f" Accuracy {e.accuracy[0]:.2f} ({e.accuracy[1]} scored)." if e.accuracy else "")
-    growth = "" if f.growth_pct is None else f" · {f.growth_pct:+.0f}% vs prior week"
-    ok = "—" if f.success_rate is None else f"{f.success_rate:.1%}"
-    acc = f" · accuracy {e.accuracy[0]:.2f} ({e.accuracy[1]} scored)" if e.accuracy else ""
-    return (f"avg {_ms(f.avg_ms)} · p95 {_ms(f.p95_ms)} · {ok} ok · {f.requests:,} requests"
-            f"{growth} · today {f.requests_today:,} req / {_money(f.cost_today)}{acc}")
 
 
 def _use(e: cat.CatalogEntry) -> None:
@@ -157,8 +122,8 @@ def _test_panel(e: cat.CatalogEntry) -> None:
                 st.error(r.error or "The call failed.")
                 return
             c1, c2, c3, c4 = st.columns(4)
-            c1.metric("Latency", _ms(r.latency_ms))
-            c2.metric("Time to first token", _ms(r.ttft_ms))
+            c1.metric("Latency", r.latency_text)
+            c2.metric("Time to first token", r.ttft_text)
             c3.metric("Tokens in / out", f"{r.usage.input_tokens:,} / {r.usage.output_tokens:,}")
             c4.metric("Cost", "unknown" if r.cost_usd is None else f"${r.cost_usd:.6f}")
             if r.tags:
@@ -173,8 +138,8 @@ def _card(e: cat.CatalogEntry, i: int) -> None:
     with st.container(border=True):
         st.markdown(f"**{e.title}**  \n`{e.model.model_id}` · {e.provider.name}")
         st.markdown(_badges(e))
-        st.caption(_price_line(e))
-        st.caption(_perf_line(e))
+        st.caption(e.price_line())
+        st.caption(e.perf_line())
         ctx = f"{e.model.context_window:,} tokens context · " if e.model.context_window else ""
         st.caption(f"{ctx}Best for: {e.recommendation()}")
         b1, b2, b3 = st.columns(3)
@@ -211,14 +176,11 @@ with models_tab:
                                     "images), tagging (labels with scores)")
             f_class = st.multiselect("Class", [*cat.CLASSES, "unclassified"], key="f_class")
             f_image = st.checkbox("Takes images", key="f_image")
-            prices = [p for p in (e.blended_per_mtok for e in entries) if p is not None]
-            top = max(max(prices, default=1.0), 1.0)
-            f_price = st.slider("Max price ($ per Mtok, 3:1 blend)", 0.0, float(round(top + 0.5)),
-                                float(round(top + 0.5)), step=0.25, key="f_price")
-            lat = [e.perf.p95_ms for e in entries if e.perf and e.perf.p95_ms]
-            top_s = max(max(lat, default=1000.0) / 1000, 1.0)
-            f_speed = st.slider("Max p95 latency (s)", 0.5, float(round(top_s + 0.5)),
-                                float(round(top_s + 0.5)), step=0.5, key="f_speed")
+            limits = cat.FilterLimits.of(entries)
+            f_price = st.slider("Max price ($ per Mtok, 3:1 blend)", 0.0, limits.max_price,
+                                limits.max_price, step=0.25, key="f_price")
+            f_speed = st.slider("Max p95 latency (s)", 0.5, limits.max_p95_s, limits.max_p95_s,
+                                step=0.5, key="f_speed")
             f_ok = st.slider("Min success rate (%)", 0, 100, 0, key="f_ok",
                              help="Reliability measured from your usage")
             f_acc = st.slider("Min accuracy (%)", 0, 100, 0, key="f_acc",
@@ -234,11 +196,10 @@ with models_tab:
         desc = c3.toggle("Desc.", key="f_desc")
         view = c4.segmented_control("View", ["Grid", "Table", "Side by side"], default="Grid",
                                     key="f_view") or "Grid"
-        filters = cat.Filters(f_prov, f_kind, f_class, f_image,
-                              None if f_price >= round(top + 0.5) else f_price,
-                              None if f_speed >= round(top_s + 0.5) else f_speed * 1000,
-                              f_ok / 100 if f_ok else None, f_acc / 100 if f_acc else None,
-                              search, f_inactive)
+        filters = cat.filters_from_form(
+            limits, providers=f_prov, kinds=f_kind, classes=f_class, image_input=f_image,
+            max_price=f_price, max_p95_s=f_speed, min_success_pct=f_ok, min_accuracy_pct=f_acc,
+            search=search, include_inactive=f_inactive)
         shown = cat.select(entries, filters, sort, desc)
 
         testing = next((e for e in entries if e.key == st.session_state.get("catalog_test")),
@@ -270,7 +231,7 @@ with models_tab:
                 "Avg latency ms": st.column_config.NumberColumn(format="%.0f"),
                 "Cost today $": st.column_config.NumberColumn(format="$%.2f"),
             })
-            st.download_button("Download (CSV)", table.to_csv(index=False),
+            st.download_button("Download (CSV)", csv_bytes(table),
                                file_name="model-catalog.csv", mime="text/csv",
                                key="catalog_csv")
         else:
@@ -287,18 +248,9 @@ with models_tab:
                     with cols[i]:
                         _card(e, 10_000 + i)
 
-        plotted = [e for e in shown if e.perf and e.perf.p95_ms and e.blended_per_mtok is not None]
-        if plotted:
-            fig = px.scatter(
-                x=[e.blended_per_mtok for e in plotted], y=[e.perf.p95_ms for e in plotted],
-                color=[e.provider.name for e in plotted],
-                size=[max(e.perf.requests, 1) for e in plotted], size_max=30,
-                hover_name=[e.model.model_id for e in plotted],
-                labels={"x": "Price ($ per Mtok, 3:1 blend)", "y": "p95 latency (ms)",
-                        "color": "Provider"},
-                title="Price vs speed (bubble size: requests)")
-            fig.update_layout(height=380, margin={"t": 50, "b": 10})
-            st.plotly_chart(fig, key="catalog_scatter")
+        scatter = page_data.price_vs_speed(org_id, wh, catalog_store, shown)
+        if scatter is not None:
+            st.plotly_chart(scatter, key="catalog_scatter")
 
 with discovery_tab:
     st.markdown("Discovery asks every provider which models it lists, adds new ones, marks "
@@ -323,17 +275,9 @@ with discovery_tab:
             except DiscoveryError as exc:
                 st.error(str(exc))
             else:
-                messages = [run.summary()]
-                if run.added:
-                    messages.append("New: " + ", ".join(f"`{m.model_id}`" for m in run.added))
-                if run.deprecated:
-                    messages.append("No longer listed (now inactive): "
-                                    + ", ".join(f"`{m.model_id}`" for m in run.deprecated))
-                for pid, err in run.errors.items():
-                    messages.append(f"{names.get(pid, pid)} failed: {err}")
                 for m in run.added[:5]:
                     st.toast(f"New model: {m.model_id}", icon=":material/new_releases:")
-                session.flash("  \n".join(messages))
+                session.flash("  \n".join(cat.discovery_messages(run, names)))
                 st.rerun()
     else:
         st.caption("Admins and editors can run discovery.")
@@ -342,15 +286,9 @@ with discovery_tab:
         st.info("No discovery run yet.")
     else:
         st.subheader("History", anchor=False)
-        history = [{
-            "Run": r.id, "Started": r.started_at, "Status": r.status,
-            "Providers": r.providers_checked, "Listed": r.models_discovered,
-            "New": r.models_added, "Updated": r.models_updated,
-            "Deprecated": r.models_deprecated, "Seconds": round(r.duration_ms / 1000, 2),
-            "Errors": "; ".join(f"{k}: {v}" for k, v in r.errors.items()), "By": r.actor,
-        } for r in runs]
+        history = cat.history_frame(runs)
         st.dataframe(history, hide_index=True, key="disc_history")
-        st.download_button("Download history (CSV)", pd.DataFrame(history).to_csv(index=False),
+        st.download_button("Download history (CSV)", csv_bytes(history),
                            file_name="discovery-runs.csv", mime="text/csv", key="disc_csv")
         changed = [r for r in runs if r.added or r.deprecated]
         if changed:
@@ -368,11 +306,7 @@ with prices_tab:
                 "was in force when they happened.")
     overrides = list_overrides(wh, org_id)
     if overrides:
-        st.dataframe([{
-            "Provider": o.provider_name, "Model": o.model, "Input $/Mtok": o.input_per_mtok,
-            "Output $/Mtok": o.output_per_mtok, "Cached $/Mtok": o.cached_input_per_mtok,
-            "Per image $": o.per_image, "From": o.effective_from, "To": o.effective_to,
-            "Note": o.note, "By": o.created_by} for o in overrides], hide_index=True)
+        st.dataframe(cat.overrides_frame(overrides), hide_index=True)
     else:
         st.caption("No negotiated prices yet.")
     if is_admin:
@@ -434,8 +368,7 @@ with rules_tab:
     st.markdown("The first matching rule classifies a model. "
                 + ("Using the default rules." if rules.is_default else
                    f"Your organization's rules (version {rules.version})."))
-    table = [{"provider_type": r.provider_type or "any", "pattern": r.pattern,
-              "match": r.match, "class": r.model_class, "note": r.note} for r in rules.rules]
+    table = cat.rule_rows(rules)
     if is_admin:
         edited = st.data_editor(table, num_rows="dynamic", key="rules_editor", column_config={
             "class": st.column_config.SelectboxColumn(options=list(cat.CLASSES), required=True),
@@ -444,7 +377,7 @@ with rules_tab:
         c1, c2 = st.columns(2)
         if c1.button("Save rules", type="primary", key="rules_save"):
             try:
-                catalog_store.set_rules(org_id, [r for r in edited if r.get("pattern")],
+                catalog_store.set_rules(org_id, cat.filled_rules(edited),
                                         user.username, expected_version=rules.version)
             except InvalidRules as exc:
                 for msg in exc.messages:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import streamlit as st
 
-from core import charts, session
+from core import charts, page_data, session
 from core.auth import INGEST_ROLES, UserStore
 from core.domain import UsageFilter
-from core.warehouse import queries
-from core.warehouse.db import WarehouseBusy
-from core.warehouse.ingest import UnreadableFile, ingest_bytes, quarantine_csv
+from core.exports import csv_bytes
+from core.warehouse import WarehouseBusy, queries
+from core.warehouse.ingest import FileOutcome, ingest_uploads
 
 user = session.require_page("usage")
 wh = session.warehouse()
@@ -21,8 +19,9 @@ st.title("Usage & Cost")
 def import_panel(org_id: str) -> None:
     """Upload usage files; good rows land, bad rows are listed with their reasons.
 
-    Reports are kept in the session and the page reruns after an import, so the figures
-    above include the new events and the reports stay until the next import.
+    Each file's outcome is kept in the session and shown on its own; the page reruns after an
+    import with a fresh uploader (a new key), so the figures include the new events and a file
+    that failed is not sent again by the next click.
     """
     if user.role not in INGEST_ROLES:
         st.info("Viewers cannot import usage files. Ask an editor or admin.")
@@ -31,60 +30,49 @@ def import_panel(org_id: str) -> None:
         "Load usage events as **JSONL, CSV or Parquet**, a **LiteLLM SpendLogs** export, or "
         "**OpenTelemetry GenAI spans** (JSON). Re-importing a file adds nothing twice."
     )
+    generation = st.session_state.setdefault("import_generation", 0)
     files = st.file_uploader(
         "Usage files", type=["jsonl", "ndjson", "json", "csv", "parquet"],
-        accept_multiple_files=True, key="import_files",
+        accept_multiple_files=True, key=f"import_files_{generation}",
     )
     if st.button("Import", type="primary", disabled=not files, key="import_go"):
-        results: list[dict] = []
-        progress = st.progress(0.0, text="Importing…")
-        for i, f in enumerate(files or []):
-            progress.progress(i / len(files), text=f"Importing {f.name}…")
-            try:
-                report = ingest_bytes(wh, org_id, f.getvalue(), f.name)
-            except UnreadableFile as exc:
-                results.append({"name": f.name, "error": str(exc)})
-                continue
-            except WarehouseBusy as exc:
-                results.append({"name": f.name, "error": str(exc), "busy": True})
-                continue
-            results.append({
-                "name": f.name, "summary": report.summary(),
-                "bad": [{"row": b.row_number, "reason": b.reason} for b in report.bad_rows[:500]],
-                "quarantined": report.rows_quarantined,
-                "csv": quarantine_csv(report) if report.bad_rows else b"",
-            })
-        progress.progress(1.0, text="Import finished.")
-        st.session_state["import_results"] = results
+        bar = st.progress(0.0, text="Importing…")
+        outcomes = ingest_uploads(
+            wh, org_id, files or [],
+            progress=lambda done, total, name: bar.progress(done / total,
+                                                            text=f"Importing {name}…"),
+        )
+        bar.progress(1.0, text="Import finished.")
+        st.session_state["import_results"] = outcomes
+        st.session_state["import_generation"] = generation + 1
         st.rerun()
-    for i, r in enumerate(st.session_state.get("import_results", [])):
-        if "error" in r:
-            st.error(f"{r['error']} — nothing was loaded from {r['name']}.")
+    outcome: FileOutcome
+    for i, outcome in enumerate(st.session_state.get("import_results", [])):
+        if outcome.error:
+            (st.warning if outcome.busy else st.error)(outcome.summary)
             continue
-        (st.warning if r["quarantined"] else st.success)(r["summary"])
-        if r["bad"]:
-            st.dataframe(r["bad"], hide_index=True, width="stretch")
+        (st.warning if outcome.quarantined else st.success)(outcome.summary)
+        bad = outcome.bad_rows()
+        if bad:
+            st.dataframe(bad, hide_index=True, width="stretch")
             st.download_button(
-                f"Download the {r['quarantined']:,} rejected rows (CSV)", r["csv"],
-                file_name=f"{r['name']}.rejected.csv", mime="text/csv", key=f"rejected_{i}",
-                on_click="ignore",
+                f"Download the {outcome.quarantined:,} rejected rows (CSV)",
+                outcome.quarantine_csv(), file_name=f"{outcome.name}.rejected.csv",
+                mime="text/csv", key=f"rejected_{i}", on_click="ignore",
             )
 
+
 try:
-    orgs = sorted(set(queries.org_ids(wh)) | set(UserStore().organizations()))
+    orgs = sorted(set(page_data.org_ids(wh)) | set(UserStore().organizations()))
+    choices = user.visible_orgs(orgs) if user.role.value == "admin" else [user.org_id]
     with st.sidebar:
         st.subheader("Filters")
-        if user.role.value == "admin":
-            choices = user.visible_orgs(orgs)
-            org_choice = st.selectbox(
-                "Organization", choices, index=choices.index(user.org_id),
-                disabled=len(choices) == 1, key="flt_org",
-                help="Only the instance owner can switch organizations.",
-            )
-        else:
-            org_choice = user.org_id
+        org_choice = user.org_id
+        if len(choices) > 1:  # the instance owner; a lone disabled box only says less, faded
+            org_choice = st.selectbox("Organization", choices, index=choices.index(user.org_id),
+                                      key="flt_org")
     org_id = user.scope(org_choice)
-    opts = queries.filter_options(wh, org_id)
+    opts = page_data.filter_options(wh, org_id)
 except WarehouseBusy as exc:
     session.busy_message(exc)
     st.stop()
@@ -99,7 +87,7 @@ if opts["last_day"] is None:
 
 first, last = opts["first_day"], opts["last_day"]
 with st.sidebar:
-    default_start = max(first, last - timedelta(days=29))
+    default_start, _ = queries.default_date_range(first, last)
     picked = st.date_input("Date range", value=(default_start, last), min_value=first,
                            max_value=last, key="flt_dates")
     if isinstance(picked, tuple | list):
@@ -119,7 +107,7 @@ with st.sidebar:
 flt = UsageFilter(org_id=org_id, start=start, end=end, providers=providers, models=models,
                   features=features, sources=sources)
 try:
-    dash = queries.dashboard(wh, flt)
+    dash = page_data.dashboard(wh, flt)
 except WarehouseBusy as exc:
     session.busy_message(exc)
     st.stop()
@@ -127,19 +115,8 @@ except WarehouseBusy as exc:
 st.caption(f"{flt.start:%d %b %Y} – {flt.end:%d %b %Y} · organization `{org_id}` · compared with "
            f"the previous {flt.days} days")
 
-cur, prev = dash.kpis["current"], dash.kpis["previous"]
-
-
-def delta(key: str) -> str | None:
-    a, b = cur.get(key), prev.get(key)
-    if a is None or b is None or not prev.get("requests"):
-        return None
-    if key == "error_rate":
-        return f"{(a - b) * 100:+.2f} pp"
-    if not b:
-        return None
-    return f"{(a - b) / b * 100:+.1f}%"
-
+cur = dash.kpis["current"]
+delta = dash.delta
 
 k1, k2, k3, k4, k5 = st.columns(5)
 k1.metric("Spend", f"${cur['spend']:,.2f}", delta("spend"), delta_color="inverse")
@@ -162,15 +139,15 @@ with tab_cost:
         "Stack daily cost by", ["request_model", "provider_name", "feature"],
         format_func=lambda v: charts.DIM_LABEL[v], default="request_model", key="cost_by",
     ) or "request_model"
-    st.plotly_chart(charts.daily_cost(dash.daily_cost, by), width="stretch")
+    st.plotly_chart(page_data.usage_figure(wh, flt, "daily_cost", by), width="stretch")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(charts.top_features(dash.features), width="stretch")
-    c2.plotly_chart(charts.cost_vs_latency(dash.models), width="stretch")
+    c1.plotly_chart(page_data.usage_figure(wh, flt, "top_features"), width="stretch")
+    c2.plotly_chart(page_data.usage_figure(wh, flt, "cost_vs_latency"), width="stretch")
 
 with tab_latency:
     pct = st.segmented_control("Percentile", ["p50", "p95", "p99"], default="p95",
                                key="latency_pct") or "p95"
-    st.plotly_chart(charts.latency_over_time(dash.latency_daily, pct), width="stretch")
+    st.plotly_chart(page_data.usage_figure(wh, flt, "latency", pct), width="stretch")
     st.subheader("Models")
     table = dash.models.rename(columns={
         "provider_name": "Provider", "request_model": "Model", "requests": "Requests",
@@ -189,14 +166,13 @@ with tab_latency:
             "p95 ms": st.column_config.NumberColumn(format="%.0f"),
         },
     )
-    st.download_button("Download model table (CSV)", dash.models.to_csv(index=False),
+    st.download_button("Download model table (CSV)", csv_bytes(dash.models),
                        file_name="models.csv", mime="text/csv", key="dl_models")
 
 with tab_errors:
     c1, c2 = st.columns(2)
-    c1.plotly_chart(charts.error_rate_by_provider(dash.providers, dash.error_types),
-                    width="stretch")
-    c2.plotly_chart(charts.error_timeline(dash.timeline), width="stretch")
+    c1.plotly_chart(page_data.usage_figure(wh, flt, "errors_by_provider"), width="stretch")
+    c2.plotly_chart(page_data.usage_figure(wh, flt, "error_timeline"), width="stretch")
 
 with tab_events:
     top = st.columns([1, 1, 2])
@@ -204,8 +180,8 @@ with tab_events:
     page_no = top[1].number_input("Page", min_value=1, value=1, step=1, key="ev_page")
     size = 200
     try:
-        events = queries.events_page(wh, flt, limit=size, offset=(int(page_no) - 1) * size,
-                                     errors_only=errors_only)
+        events = page_data.events_page(wh, flt, limit=size, offset=(int(page_no) - 1) * size,
+                                       errors_only=errors_only)
     except WarehouseBusy as exc:
         session.busy_message(exc)
         st.stop()

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -196,6 +197,60 @@ def serve(home: Path, log_name: str = "streamlit.log") -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def sign_in(page: Any, url: str, username: str = "owner", password: str = PASSWORD) -> None:
+    """Sign in from the start page. The sign-in cookie component reruns the script once it
+    has loaded; a click that lands in that rerun is lost, so wait for quiet and retry."""
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    settle(page)
+    home = page.get_by_role("heading", name="Usage & Cost")
+    for attempt in range(3):
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password", exact=True).fill(password)
+        page.get_by_role("button", name="Sign in").click()
+        try:
+            expect(home).to_be_visible(timeout=15_000)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
+            settle(page)
+    settle(page)
+
+
+def settle(page: Any, quiet_ms: int = 900) -> None:
+    """Wait until the script has finished running: the status widget shows while it runs, but
+    only after a short delay, so it must stay away for ``quiet_ms`` (a person waits too)."""
+    from playwright.sync_api import expect
+
+    status = page.get_by_test_id("stStatusWidget")
+    quiet, step = 0, 150
+    for _ in range(400):  # at most ~60 s
+        page.wait_for_timeout(step)
+        quiet = quiet + step if status.count() == 0 else 0
+        if quiet >= quiet_ms:
+            return
+    expect(status).to_have_count(0)
+
+
+def go_to(page: Any, link: str, heading: str | None = None) -> None:
+    """Open a page from the sidebar; click again if a rerun swallowed the first click."""
+    from playwright.sync_api import expect
+
+    target = page.get_by_role("heading", name=heading or link)
+    for attempt in range(3):
+        page.get_by_role("link", name=link).click()
+        try:
+            expect(target).to_be_visible(timeout=10_000)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
+            settle(page)
+    settle(page)
 
 
 def yaml_bomb(levels: int = 9) -> str:

@@ -29,16 +29,6 @@ from datetime import UTC, datetime
 
 import httpx
 
-from core.catalog.classify import (
-    ClassRule,
-    classify,
-    input_types_of,
-    is_snapshot,
-    kind_of,
-    recommended_for,
-    released_at,
-    specialties_of,
-)
 from core.config_store import (
     CatalogModel,
     CatalogStore,
@@ -52,8 +42,19 @@ from core.config_store import (
     ProviderSync,
 )
 from core.connections import adapter_for, simulator_root
+from core.model_classes import (
+    ClassRule,
+    classify,
+    input_types_of,
+    is_snapshot,
+    kind_of,
+    recommended_for,
+    released_at,
+    specialties_of,
+)
 from core.providers.base import ModelInfo
-from core.providers.errors import ProviderError, scrub
+from core.providers.errors import ProviderError
+from core.redact import scrub
 
 logger = logging.getLogger(__name__)
 

@@ -45,7 +45,7 @@ from core.compare.runner import (
 )
 from core.pricing import ModelPrice
 from core.providers.base import Adapter
-from core.providers.errors import scrub
+from core.redact import scrub
 from core.warehouse import comparison_runs as wc
 from core.warehouse.db import Warehouse
 

@@ -43,7 +43,8 @@ from core.compare.scoring import JudgeVerdict, judge_answer
 from core.compare.spec import JudgeSpec
 from core.pricing import ModelPrice
 from core.providers.base import Adapter, CallOptions, Completion, TextPart
-from core.providers.errors import ProviderError, scrub
+from core.providers.errors import ProviderError
+from core.redact import scrub
 from core.warehouse.comparison_runs import JUDGE_FEATURE, SideCall, utcnow
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from core.catalog.catalog import provider_name_for
+from core.catalog.view import provider_name_for
 from core.compare.runner import Outcome, PlannedCall, ScoreResult
 from core.compare.samples import Prompt, SamplePhoto, SampleSet
 from core.compare.scoring import (

@@ -56,7 +56,8 @@ import httpx
 from core.compare.record import Recorder, calls_prices
 from core.pricing import ModelPrice
 from core.providers.base import Adapter, CallOptions, Completion, ImagePart, Part
-from core.providers.errors import ProviderError, RateLimited, Timeout, Unavailable, scrub
+from core.providers.errors import ProviderError, RateLimited, Timeout, Unavailable
+from core.redact import scrub
 from core.warehouse.comparison_runs import CallKey, ResultRow, SideCall, utcnow
 
 ItemKind = Literal["photo", "prompt"]

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.catalog.catalog import Catalog, CatalogEntry, provider_name_for
+from core.catalog.view import Catalog, CatalogEntry, provider_name_for
 from core.compare import jobs
 from core.compare.analysis import Analysis
 from core.compare.judge import Judge

@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
@@ -265,13 +266,13 @@ def paired_bootstrap(
     mean = float(d.mean())
     sd = float(d.std(ddof=1)) if n > 1 else None
     if n < 2:
-        needed = None if mean == 0 else max(min_items, 2)
+        needed: int | None = None if mean == 0 else max(min_items, 2)
         return PairedDiff(mean, None, None, False, n, sd, needed,
                           None if needed is None else needed - n, confidence)  # fmt: skip
     low, high = _expanded_quantiles(_bootstrap_means(d, n_resamples, seed), n, confidence)
     excludes = low > 0 or high < 0
     significant = excludes and n >= min_items
-    needed: int | None = None
+    needed = None
     if not significant and mean != 0:
         half = (high - low) / 2
         est = math.ceil(n * (half / abs(mean)) ** 2) if half > 0 else n
@@ -316,7 +317,7 @@ def _value(entry: object, metric: str) -> float:
     if entry is None:
         return math.nan
     try:
-        return float(entry)  # type: ignore[arg-type]
+        return float(entry)  # type: ignore[arg-type]  # anything stored; bad values -> nan
     except (TypeError, ValueError):
         return math.nan
 
@@ -344,7 +345,7 @@ def declare_winner(
     when some observed difference is exactly zero).
     """
     models = list(scores_by_model)
-    base = dict(metric=metric, higher_is_better=higher_is_better)
+    base: dict[str, Any] = dict(metric=metric, higher_is_better=higher_is_better)
     if not models:
         return WinnerDecision(None, None, n_items=0, means={}, message="no models", **base)
     matrix = np.array(
@@ -406,18 +407,18 @@ Point = tuple[float, float]
 def _points(
     points: Mapping[str, Point] | Iterable[tuple[str, float, float]],
 ) -> list[tuple[str, float, float]]:
-    rows = (
+    rows: list[tuple[Any, ...]] = (
         [(k, v[0], v[1]) for k, v in points.items()]
         if isinstance(points, Mapping)
         else [tuple(p) for p in points]
     )
-    out = []
-    for name, acc, cost in rows:
-        if acc is None or cost is None:
+    out: list[tuple[str, float, float]] = []
+    for name, raw_acc, raw_cost in rows:
+        if raw_acc is None or raw_cost is None:
             continue
-        acc, cost = float(acc), float(cost)
+        acc, cost = float(raw_acc), float(raw_cost)
         if math.isfinite(acc) and math.isfinite(cost):
-            out.append((name, acc, cost))
+            out.append((str(name), acc, cost))
     return out
 
 

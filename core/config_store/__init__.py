@@ -6,7 +6,7 @@ All SQL of the config store lives in this package. Import from here::
     from core.config_store import CatalogStore, ProviderStore, parse_provider_settings
 """
 
-from core.config_store.catalog import (
+from core.config_store.catalog_store import (
     CatalogModel,
     CatalogStore,
     DiscoveryRun,

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -42,7 +42,7 @@ from core.config_store.schemas import (
 )
 from core.domain import check_org_id
 from core.provider_names import PROVIDER_TYPES, KeyPolicy, ProviderType, ProviderTypeInfo
-from core.providers.errors import scrub
+from core.redact import scrub
 from core.settings import Settings, get_settings
 from core.vault import Vault, VaultError, last4, load_vault
 
@@ -168,6 +168,11 @@ def _origin(url: str | None) -> tuple[str, str, int | None] | None:
 
 def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def _at(value: str) -> datetime:
+    """A NOT NULL timestamp column."""
+    return datetime.fromisoformat(value)
 
 
 def _safe_detail(detail: Mapping[str, Any] | None) -> str:
@@ -367,15 +372,16 @@ class ProviderStore(StoreConnections):
 
     # -- providers -------------------------------------------------------------------------
     @staticmethod
-    def _settings_from_row(row: sqlite3.Row) -> ProviderSettingsBase:
+    def _settings_from_row(row: sqlite3.Row) -> ProviderSettings:
         data = json.loads(row["settings_json"] or "{}")
         data.update(type=row["type"], name=row["name"], base_url=row["base_url"])
         try:
-            return parse_provider_settings(data)
+            return cast("ProviderSettings", parse_provider_settings(data))
         except ValidationError:
             # Stored before a rule was tightened: show it (so it can be fixed), do not fail.
             logger.warning("Provider %s has settings that no longer validate", row["id"])
-            return SETTINGS_CLASSES[ProviderType(row["type"])].model_construct(**data)
+            return cast("ProviderSettings",
+                        SETTINGS_CLASSES[ProviderType(row["type"])].model_construct(**data))
 
     def _record(self, row: sqlite3.Row) -> ProviderRecord:
         ok = row["last_test_ok"]
@@ -383,7 +389,7 @@ class ProviderStore(StoreConnections):
             id=row["id"], org_id=row["org_id"], name=row["name"], type=row["type"],
             base_url=row["base_url"], settings=self._settings_from_row(row),
             simulated=bool(row["simulated"]), version=row["version"],
-            created_at=_dt(row["created_at"]), updated_at=_dt(row["updated_at"]),
+            created_at=_at(row["created_at"]), updated_at=_at(row["updated_at"]),
             created_by=row["created_by"], updated_by=row["updated_by"],
             last_test_at=_dt(row["last_test_at"]), last_test_ok=None if ok is None else bool(ok),
             last_test_message=row["last_test_message"],

@@ -255,7 +255,7 @@ class GcpVisionSettings(ProviderSettingsBase):
 
     kind: ClassVar[ProviderType] = ProviderType.gcp_vision
     type: Literal["gcp_vision"] = "gcp_vision"
-    features: list[VISION_FEATURES] = Field(default_factory=lambda: ["LABEL_DETECTION"],
+    features: list[VISION_FEATURES] = Field(default_factory=lambda: ["LABEL_DETECTION"],  # type: ignore[arg-type]  # pydantic's stub cannot see the literal
                                             min_length=1)
     max_results: int = Field(default=10, ge=1, le=50)
 

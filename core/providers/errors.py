@@ -7,22 +7,9 @@ key provided: sk-abc…"), and the key is never stored on the exception.
 
 from __future__ import annotations
 
-import re
+from typing import Any
 
-_KEYLIKE = re.compile(
-    r"(sk-[A-Za-z0-9_\-]{6,}|AIza[0-9A-Za-z_\-]{10,}|key-[A-Za-z0-9]{8,}|"
-    r"[A-Za-z0-9_\-]{32,})"
-)
-
-
-def scrub(message: str, secret: str | None = None) -> str:
-    """``message`` without ``secret`` or anything shaped like an API key."""
-    text = str(message or "")
-    if secret:
-        text = text.replace(secret, "[redacted]")
-        if len(secret) > 8:
-            text = text.replace(secret[:8], "[redacted]")
-    return _KEYLIKE.sub("[redacted]", text)[:500]
+from core.redact import scrub
 
 
 class ProviderError(Exception):
@@ -100,7 +87,7 @@ def parse_retry_after(value: str | None) -> float | None:
 def from_status(status: int, message: str, *, provider: str = "", secret: str | None = None,
                 retry_after: str | None = None) -> ProviderError:
     """Map an HTTP error status (and the provider's message) onto the taxonomy."""
-    kw = {"status": status, "provider": provider, "secret": secret}
+    kw: dict[str, Any] = {"status": status, "provider": provider, "secret": secret}
     if status in (401, 403):
         return AuthenticationError(message, **kw)
     if status == 429:

@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from core.providers.errors import MalformedResponse, ProviderError, Timeout, Unavailable, scrub
+from core.providers.errors import MalformedResponse, ProviderError, Timeout, Unavailable
+from core.redact import scrub
 
 T = TypeVar("T")
 

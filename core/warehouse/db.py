@@ -197,6 +197,30 @@ class Warehouse:
                 raise
             else:
                 cur.execute("COMMIT")
+                self._bump_data_version()
+
+    @property
+    def version_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".version")
+
+    def data_version(self) -> str:
+        """A token that changes whenever a transaction commits (ingest, re-pricing, price
+        overrides, comparison results). Pages cache their work keyed on it; it is a file beside
+        the warehouse so reading it never opens (or waits for) the DuckDB file."""
+        try:
+            return self.version_path.read_text().strip() or "0"
+        except FileNotFoundError:
+            return "0"
+
+    def _bump_data_version(self) -> None:
+        # temp file + rename, so a reader sees the old token or the new one, never half
+        tmp = self.version_path.with_name(f".{self.version_path.name}.{os.urandom(4).hex()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, f"{time.time_ns()}-{os.urandom(4).hex()}".encode())
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.version_path)
 
 
 _instances: dict[tuple[str, str], Warehouse] = {}
@@ -228,3 +252,12 @@ def get_warehouse(
             )
             _instances[key] = wh
         return wh
+
+
+def one_row(cur: duckdb.DuckDBPyConnection, sql: str, params: list | tuple | None = None
+            ) -> tuple:
+    """The single row of an aggregate query (which always returns one)."""
+    row = cur.execute(sql, params or []).fetchone()
+    if row is None:  # an aggregate without GROUP BY always answers; this is a bug if it fires
+        raise RuntimeError(f"Expected one row from: {sql[:80]}")
+    return row

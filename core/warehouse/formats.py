@@ -7,14 +7,32 @@ OpenTelemetry GenAI spans exported as JSON (``core.warehouse.otel``).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 
-import pyarrow as pa
+from core.warehouse import litellm, otel
+from core.warehouse.load import CANONICAL_COLUMNS
+from core.warehouse.stage import (
+    MAX_LINE_CHARS,
+    NOT_UTF8,
+    BadRow,
+    Stage,
+    UnreadableFile,
+    arrow_from_records,
+    check_file_size,
+    csv_records,
+    decode_text,
+    is_parquet,
+    line_too_long,
+    nested_too_deep,
+    not_a_value,
+    printable,
+    too_deep,
+    undecodable,
+)
 
-from core.warehouse.load import CANONICAL_COLUMNS, BadRow, Stage
+__all__ = ["ALIASES", "UnreadableFile", "canonical_name", "read_any", "read_usage_csv",
+           "read_usage_jsonl", "read_usage_parquet", "sniff"]
 
 # Accepted spellings for the canonical columns in the usage-events format.
 ALIASES: dict[str, str] = {
@@ -67,18 +85,6 @@ def _mapping(columns: list[str]) -> dict[str, list[str]]:
     return out
 
 
-class UnreadableFile(ValueError):
-    """The file as a whole cannot be read (wrong format, not UTF-8, no usable columns)."""
-
-
-def _arrow_from_records(records: list[dict], rows: list[int]) -> pa.Table:
-    cols: dict[str, list] = {"_row": rows}
-    names = sorted({k for r in records for k in r})
-    for n in names:
-        cols[n] = [None if r.get(n) is None else str(r.get(n)) for r in records]
-    return pa.table(cols)
-
-
 def _require_columns(mapping: dict[str, list[str]], name: str) -> None:
     if not {"request_model", "provider_name"} & set(mapping):
         raise UnreadableFile(
@@ -89,16 +95,23 @@ def _require_columns(mapping: dict[str, list[str]], name: str) -> None:
 
 
 def read_usage_jsonl(data: bytes, name: str) -> Stage:
+    """One JSON object per line; a line is measured (length, nesting) before it is parsed."""
     records: list[dict] = []
     rows: list[int] = []
     bad: list[BadRow] = []
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UnreadableFile(f"{name}: not UTF-8 text ({exc.reason})") from None
+    text, lossy = decode_text(data)
     seen: set[str] = set()
     for i, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
+            continue
+        if len(line) > MAX_LINE_CHARS:
+            bad.append(BadRow(i, line_too_long(line), printable(line)))
+            continue
+        if lossy and undecodable(line):
+            bad.append(BadRow(i, NOT_UTF8, printable(line)))
+            continue
+        if too_deep(line):
+            bad.append(BadRow(i, nested_too_deep(), printable(line)))
             continue
         try:
             obj = json.loads(line)
@@ -113,25 +126,34 @@ def read_usage_jsonl(data: bytes, name: str) -> Stage:
             canon = canonical_name(k)
             if canon and v is not None and v != "" and canon not in rec:
                 rec[canon] = v
+        wrong = next((c for c, v in rec.items() if isinstance(v, dict | list)), None)
+        if wrong is not None:
+            bad.append(BadRow(i, not_a_value(wrong, rec[wrong]), line[:300]))
+            continue
         seen.update(rec)
         records.append(rec)
         rows.append(i)
     if records:
         _require_columns({c: [c] for c in seen}, name)
-    return Stage("jsonl", name, arrow=_arrow_from_records(records, rows), pre_bad=bad,
+    return Stage("jsonl", name, arrow=arrow_from_records(records, rows), pre_bad=bad,
                  rows_read=len(records) + len(bad))
 
 
+def _raw_fields(fields: list[str]) -> str:
+    return printable(",".join(f[:300] for f in fields))
+
+
 def read_usage_csv(data: bytes, name: str) -> Stage:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UnreadableFile(f"{name}: not UTF-8 text ({exc.reason})") from None
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise UnreadableFile(f"{name}: the file is empty") from None
+    text, lossy = decode_text(data)
+    records_iter = csv_records(text)
+    first = next(records_iter, None)
+    if first is None:
+        raise UnreadableFile(f"{name}: the file is empty")
+    _, header, why = first
+    if header is None:
+        raise UnreadableFile(f"{name}: the header row is not readable ({why})")
+    if lossy and undecodable("".join(header)):
+        raise UnreadableFile(f"{name}: the header row is {NOT_UTF8}")
     mapping = _mapping(header)
     _require_columns(mapping, name)
     position = {h: i for i, h in reversed(list(enumerate(header)))}
@@ -139,21 +161,27 @@ def read_usage_csv(data: bytes, name: str) -> Stage:
     records: list[dict] = []
     rows: list[int] = []
     bad: list[BadRow] = []
-    for line_no, fields in enumerate(reader, start=2):
+    for line_no, fields, why in records_iter:
+        if fields is None:
+            bad.append(BadRow(line_no, why or "unreadable"))
+            continue
         if not fields or all(not f.strip() for f in fields):
             continue
         if len(fields) != len(header):
             bad.append(
                 BadRow(line_no, f"has {len(fields)} fields, the header has {len(header)}",
-                       ",".join(fields)[:300])
+                       _raw_fields(fields))
             )
+            continue
+        if lossy and any(undecodable(f) for f in fields):
+            bad.append(BadRow(line_no, NOT_UTF8, _raw_fields(fields)))
             continue
         records.append({
             canon: next((fields[i] for i in places if fields[i] != ""), None)
             for canon, places in idx
         })
         rows.append(line_no)
-    return Stage("csv", name, arrow=_arrow_from_records(records, rows), pre_bad=bad,
+    return Stage("csv", name, arrow=arrow_from_records(records, rows), pre_bad=bad,
                  rows_read=len(records) + len(bad))
 
 
@@ -184,7 +212,7 @@ def read_usage_parquet(path: Path, name: str) -> Stage:
 def sniff(data: bytes, name: str) -> str:
     """Guess the format: usage-parquet, usage-csv, usage-jsonl, litellm-csv, litellm-json, otel-json."""
     lower = name.lower()
-    if lower.endswith(".parquet") or data[:4] == b"PAR1":
+    if is_parquet(data, name):
         return "usage-parquet"
     head = data[:65536].decode("utf-8-sig", errors="replace").lstrip()
     if lower.endswith(".csv") or (head and head[0] not in "{["):
@@ -200,27 +228,20 @@ def sniff(data: bytes, name: str) -> str:
     return "usage-jsonl"
 
 
-def read_any(data: bytes, name: str, path: Path | None = None) -> Stage:
-    """Read ``data`` (the file's bytes) in whatever format it is in."""
-    fmt = sniff(data, name)
-    if fmt == "usage-parquet":
-        if path is None:
-            import tempfile
+def read_any(data: bytes, name: str) -> Stage:
+    """Read a text file's bytes in whatever format it is in.
 
-            with tempfile.NamedTemporaryFile(suffix=".parquet", delete=False) as f:
-                f.write(data)
-                path = Path(f.name)
-        return read_usage_parquet(path, name)
+    Parquet is not read from bytes: DuckDB streams it from a path
+    (:func:`read_usage_parquet`; ``core.warehouse.ingest`` writes uploads to a file first).
+    """
+    fmt = sniff(data, name)
+    check_file_size(len(data), name)
+    if fmt == "usage-parquet":
+        raise ValueError("Parquet is read from a path: use read_usage_parquet")
     if fmt == "usage-csv":
         return read_usage_csv(data, name)
     if fmt == "usage-jsonl":
         return read_usage_jsonl(data, name)
     if fmt.startswith("litellm"):
-        from core.warehouse import litellm
-
         return litellm.read(data, name, fmt.split("-")[1])
-    if fmt == "otel-json":
-        from core.warehouse import otel
-
-        return otel.read(data, name)
-    raise UnreadableFile(f"{name}: unknown format")  # pragma: no cover
+    return otel.read(data, name)

@@ -9,15 +9,28 @@ usage event needs. ``api_key`` (a hash of the caller's key), ``user``, ``message
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from datetime import UTC, datetime
 from typing import Any
 
-from core.warehouse.formats import UnreadableFile, _arrow_from_records
-from core.warehouse.load import BadRow, Stage
+from core.warehouse.stage import (
+    MAX_LINE_CHARS,
+    NOT_UTF8,
+    BadRow,
+    Stage,
+    UnreadableFile,
+    arrow_from_records,
+    check_file_size,
+    csv_records,
+    decode_text,
+    json_items,
+    line_too_long,
+    nested_too_deep,
+    not_a_value,
+    printable,
+    undecodable,
+)
 
 # Fields whose values must never be copied anywhere, even into a quarantine row.
 SECRET_FIELDS = ("api_key", "token", "hashed_token", "user_api_key", "authorization")
@@ -144,57 +157,81 @@ def _safe_raw(rec: dict[str, Any]) -> str:
     return redact(json.dumps(keep, default=str))[:300]
 
 
-def _records_json(text: str, name: str) -> tuple[list[tuple[int, Any]], list[BadRow]]:
-    """(row number, object) pairs from a JSON array, ``{"data": [...]}`` or JSON lines."""
-    stripped = text.lstrip()
-    if stripped.startswith("[") or stripped.startswith("{") and not _is_jsonl(stripped):
-        try:
-            doc = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise UnreadableFile(f"{name}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-        if isinstance(doc, dict):
-            doc = doc.get("data", doc.get("logs", [doc]))
-        if not isinstance(doc, list):
-            raise UnreadableFile(f"{name}: expected a list of SpendLogs rows")
-        return list(enumerate(doc, start=1)), []
+# A row whose conversion trips over a value of the wrong shape is quarantined, not fatal.
+ROW_ERRORS = (TypeError, ValueError, AttributeError, KeyError, OverflowError, OSError)
+
+
+def _records_json(text: str, lossy: bool) -> tuple[list[tuple[int, Any]], list[BadRow]]:
+    """(row number, object) pairs from a JSON array, ``{"data": [...]}`` or JSON lines.
+
+    Every value is measured (length, nesting, undecodable bytes) before it is parsed; a JSON
+    array's rows are numbered from 1, JSON lines by their line.
+    """
+    in_array = text.lstrip().startswith("[")
+    items = json_items(text, in_array=in_array)
+    wrapper = not in_array and len(items) == 1
     pairs: list[tuple[int, Any]] = []
     bad: list[BadRow] = []
-    for i, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            pairs.append((i, json.loads(line)))
-        except json.JSONDecodeError as exc:
-            bad.append(BadRow(i, f"not valid JSON ({exc.msg} at column {exc.colno})",
-                              redact(line)[:300]))
+    for n, item in enumerate(items, start=1):
+        number = n if in_array else item.line
+        chunk = text[item.start:item.end]
+        if not wrapper and len(chunk) > MAX_LINE_CHARS:
+            bad.append(BadRow(number, line_too_long(chunk), redact(printable(chunk))))
+        elif lossy and undecodable(chunk):
+            bad.append(BadRow(number, NOT_UTF8, redact(printable(chunk))))
+        elif item.too_deep():
+            bad.append(BadRow(number, nested_too_deep(), redact(printable(chunk))))
+        else:
+            try:
+                pairs.append((number, json.loads(chunk)))
+            except json.JSONDecodeError as exc:
+                bad.append(BadRow(number, f"not valid JSON ({exc.msg} at column {exc.colno})",
+                                  redact(printable(chunk))))
+    if wrapper and pairs and isinstance(pairs[0][1], dict):
+        doc = pairs[0][1]
+        rows = doc.get("data", doc.get("logs", [doc]))
+        if not isinstance(rows, list):
+            raise UnreadableFile("expected a list of SpendLogs rows")
+        return list(enumerate(rows, start=1)), bad
     return pairs, bad
 
 
-def _is_jsonl(text: str) -> bool:
-    first = text.split("\n", 1)[0].strip()
-    try:
-        json.loads(first)
-    except json.JSONDecodeError:
-        return False
-    return "\n" in text.strip()
-
-
-def _records_csv(text: str) -> list[tuple[int, Any]]:
-    reader = csv.DictReader(io.StringIO(text))
-    return [(i, row) for i, row in enumerate(reader, start=2)
-            if any((v or "").strip() for v in row.values() if isinstance(v, str))]
+def _records_csv(text: str, lossy: bool) -> tuple[list[tuple[int, Any]], list[BadRow]]:
+    records = csv_records(text)
+    first = next(records, None)
+    if first is None or first[1] is None:
+        return [], []
+    header = first[1]
+    pairs: list[tuple[int, Any]] = []
+    bad: list[BadRow] = []
+    for number, fields, why in records:
+        if fields is None:
+            bad.append(BadRow(number, why or "unreadable"))
+        elif not any(f.strip() for f in fields):
+            continue
+        elif len(fields) > len(header):
+            bad.append(BadRow(number, "has more fields than the header",
+                              _safe_raw(dict(zip(header, fields, strict=False)))))
+        elif lossy and any(undecodable(f) for f in fields):
+            bad.append(BadRow(number, NOT_UTF8,
+                              printable(_safe_raw(dict(zip(header, fields, strict=False))))))
+        else:
+            pairs.append((number, {h: (fields[i] if i < len(fields) else None)
+                                   for i, h in enumerate(header)}))
+    return pairs, bad
 
 
 def read(data: bytes, name: str, kind: str) -> Stage:
     """``kind`` is ``csv`` or ``json`` (array, ``{"data": [...]}`` or JSON lines)."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UnreadableFile(f"{name}: not UTF-8 text ({exc.reason})") from None
+    check_file_size(len(data), name)
+    text, lossy = decode_text(data)
     if kind == "csv":
-        pairs, bad = _records_csv(text), []
+        pairs, bad = _records_csv(text, lossy)
     else:
-        pairs, bad = _records_json(text, name)
+        try:
+            pairs, bad = _records_json(text, lossy)
+        except UnreadableFile as exc:
+            raise UnreadableFile(f"{name}: {exc}") from None
     records: list[dict] = []
     rows: list[int] = []
     for row_no, rec in pairs:
@@ -202,14 +239,17 @@ def read(data: bytes, name: str, kind: str) -> Stage:
             bad.append(BadRow(row_no, "not a SpendLogs row (expected an object)",
                               redact(str(rec))[:300]))
             continue
-        if None in rec:  # csv.DictReader puts surplus fields under None
-            bad.append(BadRow(row_no, "has more fields than the header", _safe_raw(rec)))
-            continue
-        event, reason = to_event(rec)
+        try:
+            event, reason = to_event(rec)
+        except ROW_ERRORS as exc:
+            event, reason = None, f"a field has the wrong type ({type(exc).__name__}: {exc})"
+        wrong = next((c for c, v in (event or {}).items() if isinstance(v, dict | list)), None)
+        if event is not None and wrong is not None:
+            event, reason = None, not_a_value(wrong, event[wrong])
         if event is None:
-            bad.append(BadRow(row_no, reason or "unreadable", _safe_raw(rec)))
+            bad.append(BadRow(row_no, redact(reason or "unreadable")[:300], _safe_raw(rec)))
             continue
         records.append(event)
         rows.append(row_no)
-    return Stage(f"litellm-{kind}", name, arrow=_arrow_from_records(records, rows), pre_bad=bad,
+    return Stage(f"litellm-{kind}", name, arrow=arrow_from_records(records, rows), pre_bad=bad,
                  rows_read=len(records) + len(bad))

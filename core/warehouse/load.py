@@ -1,6 +1,7 @@
 """Load staged usage events into the warehouse: validate, de-duplicate, price, roll up.
 
-Every format reader (``core.warehouse.formats``) turns its input into a *stage*: a DuckDB
+Every format reader (``core.warehouse.formats``) turns its input into a *stage*
+(:class:`~core.warehouse.stage.Stage`): a DuckDB
 view or Arrow table whose columns carry the canonical names below (any subset, any type
 castable to the target) plus ``_row``, the 1-based row number in the source file.
 Everything after that is shared and column-wise, so 10M events load in seconds:
@@ -20,14 +21,21 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import duckdb
-import pyarrow as pa
 
 from core.provider_names import PROVIDER_ALIASES
 from core.warehouse.db import Warehouse
 from core.warehouse.prices import PRICED_COST_SQL, RATES_JOIN_SQL, rates_table
+from core.warehouse.stage import (
+    MAX_FIELD_CHARS,
+    MAX_TOKENS,
+    TS_EARLIEST,
+    TS_FUTURE_TOLERANCE,
+    BadRow,
+    Stage,
+)
 
 # Log-bucketed latency histograms: bucket b holds durations in [G**b, G**(b+1)) ms.
 HIST_GAMMA = 1.02
@@ -65,25 +73,10 @@ TOKEN_COLUMNS = [
 ]
 
 UNASSIGNED_FEATURE = "unassigned"
-
-
-@dataclass
-class BadRow:
-    row_number: int
-    reason: str
-    raw: str | None = None
-
-
-@dataclass
-class Stage:
-    """What a format reader hands to :func:`load_stage`."""
-
-    format: str
-    source_name: str
-    relation_sql: str | None = None  # a SELECT over e.g. read_parquet(...)
-    arrow: pa.Table | None = None
-    pre_bad: list[BadRow] = field(default_factory=list)  # rows rejected while parsing
-    rows_read: int | None = None  # when the reader knows better than the stage
+# Text values longer than MAX_FIELD_CHARS are quarantined (status and source are checked
+# against their allowed values, org_id against the organization).
+LIMITED_TEXT_COLUMNS = ("request_id", "provider_name", "request_model", "response_model",
+                        "feature", "error_type", "finish_reason")
 
 
 @dataclass
@@ -134,10 +127,12 @@ def _provider_sql(col: str) -> str:
 _INT_TYPES = {"BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "USMALLINT",
               "UTINYINT", "HUGEINT"}
 _FLOAT_TYPES = {"DOUBLE", "FLOAT", "REAL"}
+_FITS_BIGINT = {"BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UINTEGER", "USMALLINT", "UTINYINT"}
 
 
 def _checked_sql(
-    src: str, present: set[str], org_id: str, types: dict[str, str] | None = None
+    src: str, present: set[str], org_id: str, types: dict[str, str] | None = None,
+    now: datetime | None = None,
 ) -> str:
     """A SELECT that types every canonical column and adds ``_bad`` and ``_reason``.
 
@@ -152,6 +147,7 @@ def _checked_sql(
     is most of a bulk load's cost. DuckDB computes a view's columns only where selected.
     """
     types = types or {}
+    latest = (now or datetime.now(UTC).replace(tzinfo=None)) + TS_FUTURE_TOLERANCE
 
     def raw(col: str) -> str:
         return col if col in present else "NULL"
@@ -175,7 +171,16 @@ def _checked_sql(
     checks.append((
         f"({ts_expr}) IS NULL",
         "'timestamp is missing or not a date-time"
-        f" (' || coalesce(CAST({raw('ts')} AS VARCHAR), 'empty') || ')'",
+        f" (' || coalesce(left(CAST({raw('ts')} AS VARCHAR), 100), 'empty') || ')'",
+    ))
+    checks.append((
+        f"({ts_expr}) < TIMESTAMP '{TS_EARLIEST.isoformat(sep=' ')}'",
+        f"'timestamp is before {TS_EARLIEST:%Y-%m-%d} (' || CAST(({ts_expr}) AS VARCHAR) || ')'",
+    ))
+    checks.append((
+        f"({ts_expr}) > TIMESTAMP '{latest.isoformat(sep=' ', timespec='seconds')}'",
+        "'timestamp is in the future, more than "
+        f"{_tolerance_words()} after the time of import (' || CAST(({ts_expr}) AS VARCHAR) || ')'",
     ))
     sel.append(f"coalesce({txt('org_id')}, '{org_id}') AS org_id")
     checks.append((
@@ -196,17 +201,22 @@ def _checked_sql(
         f"'source must be one of production, benchmark, health (got ' || {src_expr} || ')'",
     ))
     for col in TOKEN_COLUMNS:
-        if types.get(col) in _INT_TYPES:
+        # TRY_CAST where a value may not fit: the bad rows' values are selected for quarantine
+        if types.get(col) in _FITS_BIGINT:
             sel.append(f"CAST({col} AS BIGINT) AS {col}")
             bad = f"{col} < 0"
+        elif types.get(col) in _INT_TYPES:
+            sel.append(f"TRY_CAST({col} AS BIGINT) AS {col}")
+            bad = f"{col} < 0 OR {col} > {MAX_TOKENS}"
         else:
             cast = f"TRY_CAST({raw(col)} AS DOUBLE)"
-            sel.append(f"CAST({cast} AS BIGINT) AS {col}")
+            sel.append(f"TRY_CAST({cast} AS BIGINT) AS {col}")
+            # above MAX_TOKENS the cast to BIGINT would fail the whole file, not the row
             bad = (f"{raw(col)} IS NOT NULL AND ({cast} IS NULL OR {cast} < 0 "
-                   f"OR {cast} <> floor({cast}))")
+                   f"OR {cast} > {MAX_TOKENS} OR {cast} <> floor({cast}))")
         checks.append(
-            (bad, f"'{col} must be a whole number ≥ 0 (got ' || CAST({raw(col)} AS VARCHAR) "
-                  "|| ')'")
+            (bad, f"'{col} must be a whole number from 0 to {MAX_TOKENS:,} (got ' || "
+                  f"left(CAST({raw(col)} AS VARCHAR), 100) || ')'")
         )
     for col in ("cost_usd", "duration_ms", "ttft_ms"):
         if types.get(col) in _FLOAT_TYPES | _INT_TYPES:
@@ -235,6 +245,15 @@ def _checked_sql(
         f"ELSE {err} END AS error_type"
     )
     sel.append(f"{txt('finish_reason')} AS finish_reason")
+    for col in LIMITED_TEXT_COLUMNS:
+        if col in present:
+            # strlen (bytes, O(1)) rules out almost every value before length counts chars
+            checks.append((
+                f"strlen(CAST({col} AS VARCHAR)) > {MAX_FIELD_CHARS} "
+                f"AND length(CAST({col} AS VARCHAR)) > {MAX_FIELD_CHARS}",
+                f"'{col} is ' || length(CAST({col} AS VARCHAR)) || ' characters long, over the "
+                f"limit of {MAX_FIELD_CHARS:,}'",
+            ))
     bad_any = " OR ".join(f"({cond}) IS TRUE" for cond, _ in checks)
     reason = "concat_ws('; ', " + ", ".join(
         f"CASE WHEN {cond} THEN {msg} END" for cond, msg in checks
@@ -246,6 +265,14 @@ def _checked_sql(
         same = f"({expr}) IS NOT DISTINCT FROM {col}" if types[col] == "VARCHAR" else "true"
         sel.append(f"{same} AS _same_{col}")
     return f"SELECT {', '.join(sel)}, {bad_any} AS _bad, {reason} AS _reason FROM {src}"
+
+
+def _tolerance_words() -> str:
+    """TS_FUTURE_TOLERANCE in words, for the quarantine reason ("1 day", "6 hours")."""
+    hours = round(TS_FUTURE_TOLERANCE.total_seconds() / 3600)
+    if hours % 24:
+        return f"{hours} hour" + ("s" if hours != 1 else "")
+    return f"{hours // 24} day" + ("s" if hours != 24 else "")
 
 
 def raw_eligible(present: set[str], types: dict[str, str]) -> list[str]:
@@ -311,7 +338,9 @@ def _one(cur: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -
     return cur.execute(sql, params or []).fetchall()[0]
 
 
-def load_stage(wh: Warehouse, org_id: str, stage: Stage) -> IngestReport:
+def load_stage(
+    wh: Warehouse, org_id: str, stage: Stage, *, now: datetime | None = None
+) -> IngestReport:
     """Validate, de-duplicate, price and load one stage atomically. See module docstring.
 
     Built for millions of rows: the stage is read once to count rows, bad rows, distinct
@@ -332,7 +361,7 @@ def load_stage(wh: Warehouse, org_id: str, stage: Stage) -> IngestReport:
             raise ValueError("a stage needs relation_sql or arrow")
         # readers map to canonical names; any other column is ignored, never stored
         types = {r[0]: str(r[1]) for r in cur.execute("DESCRIBE _stage").fetchall()}
-        checked = _checked_sql("_stage", set(types), org_id, types)
+        checked = _checked_sql("_stage", set(types), org_id, types, now=now)
         cur.execute(f"CREATE OR REPLACE TEMP VIEW _checked AS {checked}")
         # 1. one pass: how many rows, how many bad, are the good ids distinct, missing costs.
         # Equal hashes are necessary for equal ids, so "as many hashes as rows" proves there
@@ -353,7 +382,7 @@ def load_stage(wh: Warehouse, org_id: str, stage: Stage) -> IngestReport:
         if n_bad:
             shown = ", ".join(["_row", *CANONICAL_COLUMNS, "_reason"])
             bad = cur.execute(
-                f"SELECT _row, _reason, to_json(c)::VARCHAR FROM (SELECT {shown} "
+                f"SELECT _row, _reason, left(to_json(c)::VARCHAR, 2000) FROM (SELECT {shown} "
                 "FROM _checked WHERE _bad) c ORDER BY _row"
             ).fetchall()
         # 2. duplicates: the first occurrence in the file wins; ids already stored are skipped

@@ -21,9 +21,21 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from core.warehouse.formats import UnreadableFile, _arrow_from_records
 from core.warehouse.litellm import parse_time
-from core.warehouse.load import BadRow, Stage
+from core.warehouse.stage import (
+    NOT_UTF8,
+    BadRow,
+    Stage,
+    UnreadableFile,
+    arrow_from_records,
+    check_file_size,
+    decode_text,
+    json_items,
+    nested_too_deep,
+    not_a_value,
+    printable,
+    undecodable,
+)
 
 # canonical column -> attribute names, preferred first
 ATTRIBUTES: dict[str, tuple[str, ...]] = {
@@ -140,71 +152,99 @@ def span_to_event(span: dict[str, Any], resource: dict[str, Any]) -> tuple[dict 
     return event, None
 
 
-def _documents(text: str, name: str) -> list[Any]:
-    """Every top-level JSON value in ``text``: one document, JSON lines, or concatenated."""
-    decoder = json.JSONDecoder()
-    docs: list[Any] = []
-    i, n = 0, len(text)
-    while True:
-        while i < n and text[i] in " \t\r\n,":
-            i += 1
-        if i >= n:
-            break
-        try:
-            doc, i = decoder.raw_decode(text, i)
-        except json.JSONDecodeError as exc:
-            if not docs:
-                raise UnreadableFile(
-                    f"{name}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-            raise UnreadableFile(
-                f"{name}: the JSON breaks off at line {exc.lineno} ({exc.msg}); nothing was "
-                "loaded from this file") from None
-        docs.append(doc)
-    return docs
+# A span (or document) that trips over a value of the wrong shape is quarantined, not fatal.
+ROW_ERRORS = (TypeError, ValueError, AttributeError, KeyError, OverflowError, OSError)
 
 
-def _spans(docs: list[Any]) -> list[tuple[dict, dict]]:
-    """(span, resource attributes) for every span in every document."""
+def _documents(text: str, lossy: bool) -> list[tuple[Any, BadRow | None]]:
+    """Every top-level JSON value in ``text`` (one document, JSON lines, or concatenated), or
+    why it cannot be read; each is measured (nesting, undecodable bytes) before it is parsed."""
+    out: list[tuple[Any, BadRow | None]] = []
+    for item in json_items(text):
+        chunk = text[item.start:item.end]
+        if lossy and undecodable(chunk):
+            out.append((None, BadRow(item.line, f"line {item.line}: {NOT_UTF8}", printable(chunk))))
+        elif item.too_deep():
+            out.append((None, BadRow(item.line, f"line {item.line}: {nested_too_deep()}",
+                                     printable(chunk))))
+        else:
+            try:
+                out.append((json.loads(chunk), None))
+            except json.JSONDecodeError as exc:
+                out.append((None, BadRow(item.line, f"line {item.line + exc.lineno - 1}: not "
+                                         f"valid JSON ({exc.msg})", printable(chunk))))
+    return out
+
+
+def _spans(doc: Any) -> list[tuple[dict, dict]]:
+    """(span, resource attributes) for every span in one document."""
     out: list[tuple[dict, dict]] = []
-    for doc in docs:
-        items = doc if isinstance(doc, list) else [doc]
-        for item in items:
-            if not isinstance(item, dict):
-                out.append(({"_not_a_span": item}, {}))
-                continue
-            if "resourceSpans" in item:
-                for rs in item.get("resourceSpans") or []:
-                    res = _attrs((rs.get("resource") or {}).get("attributes"))
-                    for ss in rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or []:
-                        for span in ss.get("spans") or []:
-                            out.append((span, res))
-            else:
-                res = (item.get("resource") or {}).get("attributes") or {}
-                out.append((item, res if isinstance(res, dict) else {}))
+    items = doc if isinstance(doc, list) else [doc]
+    for item in items:
+        if not isinstance(item, dict):
+            out.append(({"_not_a_span": item}, {}))
+            continue
+        if "resourceSpans" in item:
+            for rs in item.get("resourceSpans") or []:
+                res = _attrs((rs.get("resource") or {}).get("attributes"))
+                for ss in rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or []:
+                    for span in ss.get("spans") or []:
+                        out.append((span, res))
+        else:
+            res = (item.get("resource") or {}).get("attributes") or {}
+            out.append((item, res if isinstance(res, dict) else {}))
     return out
 
 
 def read(data: bytes, name: str) -> Stage:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UnreadableFile(f"{name}: not UTF-8 text ({exc.reason})") from None
+    """Spans are numbered 1, 2, … through the file; a document that cannot be read takes one
+    number (its spans cannot be counted) and is quarantined with its line."""
+    check_file_size(len(data), name)
+    text, lossy = decode_text(data)
     records: list[dict] = []
     rows: list[int] = []
     bad: list[BadRow] = []
-    spans = _spans(_documents(text, name))
-    for number, (span, resource) in enumerate(spans, start=1):
-        if "_not_a_span" in span:
-            bad.append(BadRow(number, "not a span (expected an object)",
-                              str(span["_not_a_span"])[:300]))
+    docs = _documents(text, lossy)
+    if docs and all(b is not None for _, b in docs) and not lossy:
+        first = docs[0][1]
+        raise UnreadableFile(f"{name}: {first.reason if first else 'not JSON'}")
+    number = 0
+    spans_seen = 0
+    for doc, problem in docs:
+        if problem is not None:
+            number += 1
+            bad.append(BadRow(number, problem.reason, problem.raw))
             continue
-        event, reason = span_to_event(span, resource)
-        if reason:
-            bad.append(BadRow(number, reason, json.dumps(span, default=str)[:300]))
-        elif event is not None:
-            records.append(event)
-            rows.append(number)
-    if spans and not records and not bad:
-        raise UnreadableFile(f"{name}: {len(spans)} spans, none with gen_ai.* attributes")
-    return Stage("otel-json", name, arrow=_arrow_from_records(records, rows), pre_bad=bad,
+        try:
+            spans = _spans(doc)
+        except ROW_ERRORS as exc:
+            number += 1
+            bad.append(BadRow(number, f"not an OpenTelemetry document ({type(exc).__name__})",
+                              printable(json.dumps(doc, default=str))))
+            continue
+        spans_seen += len(spans)
+        for span, resource in spans:
+            number += 1
+            if "_not_a_span" in span:
+                bad.append(BadRow(number, "not a span (expected an object)",
+                                  str(span["_not_a_span"])[:300]))
+                continue
+            if not isinstance(span, dict):
+                bad.append(BadRow(number, "not a span (expected an object)", str(span)[:300]))
+                continue
+            try:
+                event, reason = span_to_event(span, resource if isinstance(resource, dict) else {})
+            except ROW_ERRORS as exc:
+                event, reason = None, f"a field has the wrong type ({type(exc).__name__}: {exc})"
+            wrong = next((c for c, v in (event or {}).items() if isinstance(v, dict | list)), None)
+            if event is not None and wrong is not None:
+                event, reason = None, not_a_value(wrong, event[wrong])
+            if reason:
+                bad.append(BadRow(number, reason[:300], json.dumps(span, default=str)[:300]))
+            elif event is not None:
+                records.append(event)
+                rows.append(number)
+    if spans_seen and not records and not bad:
+        raise UnreadableFile(f"{name}: {spans_seen} spans, none with gen_ai.* attributes")
+    return Stage("otel-json", name, arrow=arrow_from_records(records, rows), pre_bad=bad,
                  rows_read=len(records) + len(bad))

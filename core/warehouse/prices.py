@@ -31,7 +31,7 @@ from core.pricing import (
     rate_periods,
 )
 from core.provider_names import canonical_provider
-from core.warehouse.db import Warehouse
+from core.warehouse.db import Warehouse, one_row
 
 OVERRIDE_COLUMNS = [
     "override_id", "org_id", "provider_name", "model", "input_per_mtok", "output_per_mtok",
@@ -254,7 +254,7 @@ def _rebuild_rollups(cur: duckdb.DuckDBPyConnection, org_id: str) -> None:
         "CREATE OR REPLACE TEMP TABLE _reprice_groups AS SELECT DISTINCT hour, provider_name, "
         "request_model, feature, source FROM _repriced WHERE changed"
     )
-    lo, hi = cur.execute("SELECT min(hour), max(hour) FROM _reprice_groups").fetchone()
+    lo, hi = one_row(cur, "SELECT min(hour), max(hour) FROM _reprice_groups")
     if lo is None:
         return
     cur.execute(
@@ -308,9 +308,9 @@ def reprice(
             params,
         ).fetchall()
         rates_table(cur, org_id, combos, "_reprice_rates")
-        before = cur.execute(
-            f"SELECT coalesce(sum(cost_usd), 0) FROM usage_events e WHERE {scope}", params
-        ).fetchone()[0]
+        before = one_row(
+            cur, f"SELECT coalesce(sum(cost_usd), 0) FROM usage_events e WHERE {scope}", params
+        )[0]
         missing = " AND e.cost_usd IS NULL" if only_missing else ""
         cur.execute(
             f"""
@@ -325,21 +325,17 @@ def reprice(
             """,
             params,
         )
-        events, changed = cur.execute(
-            "SELECT count(*), count(*) FILTER (WHERE changed) FROM _repriced"
-        ).fetchone()
-        unpriced = cur.execute(
-            f"SELECT count(*) FROM usage_events e WHERE {scope}{missing}", params
-        ).fetchone()[0] - events
+        events, changed = one_row(cur, "SELECT count(*), count(*) FILTER (WHERE changed) FROM _repriced")
+        unpriced = one_row(cur, f"SELECT count(*) FROM usage_events e WHERE {scope}{missing}", params)[0] - events
         if changed:
             cur.execute(
                 "UPDATE usage_events SET cost_usd = p.new_cost FROM _repriced p "
                 "WHERE usage_events.rowid = p.rid AND p.changed"
             )
             _rebuild_rollups(cur, org_id)
-        after = cur.execute(
-            f"SELECT coalesce(sum(cost_usd), 0) FROM usage_events e WHERE {scope}", params
-        ).fetchone()[0]
+        after = one_row(
+            cur, f"SELECT coalesce(sum(cost_usd), 0) FROM usage_events e WHERE {scope}", params
+        )[0]
         finished = datetime.now(UTC).replace(tzinfo=None)
         cur.execute(
             "INSERT INTO reprice_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

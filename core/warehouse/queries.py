@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from core.domain import UsageFilter, check_org_id
-from core.warehouse.db import Warehouse
+from core.warehouse.db import Warehouse, one_row
 from core.warehouse.load import HIST_GAMMA
 
 DIMENSIONS = {"model": "request_model", "provider": "provider_name", "feature": "feature"}
@@ -156,6 +156,29 @@ class Dashboard:
     @property
     def empty(self) -> bool:
         return not self.kpis["current"].get("requests")
+
+    def delta(self, key: str) -> str | None:
+        """The KPI's change against the previous period, as the page labels it."""
+        return kpi_delta(self.kpis["current"], self.kpis["previous"], key)
+
+
+def kpi_delta(
+    current: dict[str, float | None], previous: dict[str, float | None], key: str
+) -> str | None:
+    """A KPI's change against the previous period: "+12.3%", or "+0.40 pp" for the error rate.
+
+    None (no delta shown) when either value is missing, the previous period had no requests
+    (nothing to compare with), or the previous value is zero (a percentage of nothing).
+    The error rate is already a share, so its change is in percentage points, not percent.
+    """
+    a, b = current.get(key), previous.get(key)
+    if a is None or b is None or not previous.get("requests"):
+        return None
+    if key == "error_rate":
+        return f"{(a - b) * 100:+.2f} pp"
+    if not b:
+        return None
+    return f"{(a - b) / b * 100:+.1f}%"
 
 
 def _kpi_block(row: dict[str, Any], p95: float | None) -> dict[str, float | None]:
@@ -352,9 +375,7 @@ def filter_options(wh: Warehouse, org_id: str) -> dict[str, Any]:
             "WHERE org_id = ?",
             [check_org_id(org_id)],
         ).df()
-        span = cur.execute(
-            "SELECT min(hour), max(hour) FROM usage_hourly WHERE org_id = ?", [org_id]
-        ).fetchone()
+        span = one_row(cur, "SELECT min(hour), max(hour) FROM usage_hourly WHERE org_id = ?", [org_id])
     first, last = (span or (None, None))
     return {
         "providers": sorted(combos["provider_name"].unique().tolist()),
@@ -367,6 +388,17 @@ def filter_options(wh: Warehouse, org_id: str) -> dict[str, Any]:
         "first_day": first.date() if first else None,
         "last_day": last.date() if last else None,
     }
+
+
+DEFAULT_RANGE_DAYS = 30
+
+
+def default_date_range(first: date, last: date) -> tuple[date, date]:
+    """The Usage page's default dates: the last 30 days of data (all of it when shorter).
+
+    Anchored on the newest data, not on today: demo or imported history may end in the past.
+    """
+    return max(first, last - timedelta(days=DEFAULT_RANGE_DAYS - 1)), last
 
 
 def _event_where(f: UsageFilter) -> tuple[str, list[Any]]:
@@ -398,28 +430,33 @@ EXPORT_LIMIT = 1_000_000
 
 
 def export_events(wh: Warehouse, f: UsageFilter, fmt: str, *, errors_only: bool = False) -> bytes:
-    """The filtered events as CSV or Parquet bytes (newest first, at most EXPORT_LIMIT rows)."""
+    """The filtered events as CSV or Parquet bytes (newest first, at most EXPORT_LIMIT rows).
+
+    CSV goes through :func:`core.exports.csv_bytes`, so a value a spreadsheet would run as a
+    formula (``=HYPERLINK(…)`` as a feature name) is neutralised; Parquet keeps raw values.
+    """
     import os
     import tempfile
+
+    from core.exports import csv_bytes
 
     if fmt not in ("csv", "parquet"):
         raise ValueError("export format must be csv or parquet")
     where, params = _event_where(f)
     if errors_only:
         where += " AND status = 'error'"
-    fd, tmp = tempfile.mkstemp(suffix="." + fmt)
+    sql = (f"SELECT {', '.join(EVENT_PAGE_COLUMNS)} FROM usage_events WHERE {where} "
+           f"ORDER BY ts DESC, request_id LIMIT {EXPORT_LIMIT}")
+    if fmt == "csv":
+        with wh.cursor() as cur:
+            table = cur.sql(sql, params=params).to_arrow_table()
+        # Arrow-backed columns: integers with gaps stay integers ("12", not "12.0")
+        return csv_bytes(table.to_pandas(types_mapper=pd.ArrowDtype))
+    fd, tmp = tempfile.mkstemp(suffix=".parquet")
     os.close(fd)
     try:
         with wh.cursor() as cur:
-            rel = cur.sql(
-                f"SELECT {', '.join(EVENT_PAGE_COLUMNS)} FROM usage_events WHERE {where} "
-                f"ORDER BY ts DESC, request_id LIMIT {EXPORT_LIMIT}",
-                params=params,
-            )
-            if fmt == "parquet":
-                rel.write_parquet(tmp)
-            else:
-                rel.write_csv(tmp, header=True)
+            cur.sql(sql, params=params).write_parquet(tmp)
         with open(tmp, "rb") as fh:
             return fh.read()
     finally:
@@ -437,12 +474,10 @@ def org_ids(wh: Warehouse) -> list[str]:
 def event_count(wh: Warehouse, org_id: str | None = None) -> int:
     with wh.cursor() as cur:
         if org_id is None:
-            return int(cur.execute("SELECT coalesce(sum(requests), 0) FROM usage_hourly").fetchone()[0])
+            return int(one_row(cur, "SELECT coalesce(sum(requests), 0) FROM usage_hourly")[0])
         return int(
-            cur.execute(
-                "SELECT coalesce(sum(requests), 0) FROM usage_hourly WHERE org_id = ?",
-                [check_org_id(org_id)],
-            ).fetchone()[0]
+            one_row(cur, "SELECT coalesce(sum(requests), 0) FROM usage_hourly WHERE org_id = ?",
+                    [check_org_id(org_id)])[0]
         )
 
 
@@ -477,9 +512,7 @@ class ModelPerformance:
 def last_data_day(wh: Warehouse, org_id: str) -> date | None:
     """The newest day with usage for an organization (demo history may end before today)."""
     with wh.cursor() as cur:
-        row = cur.execute(
-            "SELECT max(hour) FROM usage_hourly WHERE org_id = ?", [check_org_id(org_id)]
-        ).fetchone()
+        row = one_row(cur, "SELECT max(hour) FROM usage_hourly WHERE org_id = ?", [check_org_id(org_id)])
     return row[0].date() if row and row[0] is not None else None
 
 

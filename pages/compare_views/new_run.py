@@ -7,7 +7,7 @@ from typing import Any
 import streamlit as st
 
 from core import session
-from core.catalog import catalog as cat
+from core.catalog import view as cat
 from core.compare import service
 from core.compare.samples import SampleSet
 from core.compare.spec import COMPARISON_TYPES, DEFAULT_RUBRIC, TYPE_DESCRIPTIONS, SpecError

@@ -17,7 +17,6 @@ from core.compare.samples import Problem, SampleSet
 from core.compare.spec import SpecError, parse_spec
 from core.config_store import ProviderStore
 from core.exports import csv_bytes
-from core.warehouse.db import Warehouse
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,7 @@ class Ctx:
     user: User
     may_run: bool
     providers: ProviderStore
-    wh: Warehouse
+    wh: service.Warehouse  # the warehouse type, named through the service (no store import)
     sample_store: SampleStore
 
     @property
@@ -42,7 +41,7 @@ def samples(org: str, set_ids: tuple[str, ...], bundled: bool) -> tuple[SampleSe
 
 
 @st.cache_data(ttl=300, show_spinner=False)
-def run_samples(_wh: Warehouse, org: str, run_id: str) -> tuple[SampleSet | None, str | None]:
+def run_samples(_wh: service.Warehouse, org: str, run_id: str) -> tuple[SampleSet | None, str | None]:
     """The photos and prompts a past run compared (None and why, when a set is gone)."""
     try:
         return service.open_run(_wh, org, run_id).samples, None
@@ -51,13 +50,13 @@ def run_samples(_wh: Warehouse, org: str, run_id: str) -> tuple[SampleSet | None
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def frame(_wh: Warehouse, org: str, run_id: str, done: int, status: str) -> pd.DataFrame:
+def frame(_wh: service.Warehouse, org: str, run_id: str, done: int, status: str) -> pd.DataFrame:
     """A run's result rows, read once per run state (done calls, status)."""
     return service.load_results(_wh, org, run_id)
 
 
 @st.cache_data(max_entries=32, show_spinner="Analysing the results…")
-def analysis(_wh: Warehouse, org: str, run_id: str, done: int, status: str, spec_json: str
+def analysis(_wh: service.Warehouse, org: str, run_id: str, done: int, status: str, spec_json: str
              ) -> tuple[pd.DataFrame, Analysis]:
     """One analysis per run state: reruns of the page reuse it."""
     spec = parse_spec(json.loads(spec_json))

@@ -94,7 +94,7 @@ def test_import_lands_good_rows_reports_bad_ones_and_updates_the_figures(
         f"imp-3,yesterday,openai,gpt-4o,10,1,photo_analysis\n"
         f"imp-4,{day}T09:02:00Z,openai,gpt-4o,-3,1,photo_analysis\n"
     ).encode()
-    at.file_uploader(key="import_files").upload("mine.csv", data, "text/csv").run()
+    at.file_uploader(key="import_files_0").upload("mine.csv", data, "text/csv").run()
     at.button(key="import_go").click().run()
     assert not at.exception
     assert any("mine.csv: 4 rows read — 2 loaded" in w.value and "2 quarantined" in w.value
@@ -106,7 +106,9 @@ def test_import_lands_good_rows_reports_bad_ones_and_updates_the_figures(
     # the page reran after the import: the figures include the two new events
     assert _requests(at) == before + 2
 
-    # the same file again adds nothing, and says so
+    # the uploader was cleared: the same file, uploaded again, adds nothing and says so
+    assert at.button(key="import_go").disabled
+    at.file_uploader(key="import_files_1").upload("mine.csv", data, "text/csv").run()
     at.button(key="import_go").click().run()
     assert any("2 already present" in w.value for w in at.warning)
     assert _requests(at) == before + 2
@@ -114,9 +116,96 @@ def test_import_lands_good_rows_reports_bad_ones_and_updates_the_figures(
 
 def test_an_unreadable_upload_is_explained(seeded_home: Path) -> None:
     at = signed_in("editor")
-    at.file_uploader(key="import_files").upload("notes.csv", b"name,colour\nbob,blue\n",
-                                                "text/csv").run()
+    at.file_uploader(key="import_files_0").upload("notes.csv", b"name,colour\nbob,blue\n",
+                                                  "text/csv").run()
     at.button(key="import_go").click().run()
     assert not at.exception
     assert any("no usage columns found" in e.value and "nothing was loaded" in e.value
                for e in at.error)
+
+
+def test_the_cached_page_shows_events_another_process_loaded(seeded_home: Path) -> None:
+    """The page caches its queries and figures on the warehouse's data version: an ingest by
+    someone else (here: the CLI's code, straight into the warehouse) shows on the next rerun."""
+    import json
+
+    from core.settings import get_settings
+    from core.warehouse.db import Warehouse
+    from core.warehouse.ingest import ingest_bytes
+
+    at = signed_in("analyst")
+    before = _requests(at)
+    assert _requests(at.run()) == before  # a rerun answers from the cache, unchanged
+    row = {"request_id": "cache-probe-1", "ts": f"{DEMO_END}T12:00:00Z",
+           "provider_name": "openai", "request_model": "gpt-4o", "input_tokens": 10,
+           "output_tokens": 5, "cost_usd": 0.001, "duration_ms": 300, "feature": "probe"}
+    other = Warehouse(get_settings().warehouse_path)
+    try:
+        ingest_bytes(other, "demo", json.dumps(row).encode() + b"\n", "probe.jsonl")
+    finally:
+        other.close()
+    assert _requests(at.run()) == before + 1
+
+
+def test_hostile_files_are_each_reported_and_never_stop_the_others(seeded_home: Path) -> None:
+    """A 1 MB feature, a line nested 5,000 deep, an unreadable file and a year-3000 row: each
+    file's outcome on its own, the good rows land, the default date range stays put."""
+    at = signed_in("editor")
+    before = _requests(at)
+    dates = at.date_input(key="flt_dates").value
+    day = DEMO_END.isoformat()
+    header = "request_id,ts,provider_name,request_model,input_tokens,output_tokens,feature\n"
+    hostile = (header + f"h-1,{day}T09:00:00Z,openai,gpt-4o,10,1,photo_analysis\n"
+               + f"h-2,{day}T09:00:00Z,openai,gpt-4o,10,1,{'x' * 1_000_000}\n").encode()
+    deep = ('{"request_id": "d-1", "ts": "' + day + 'T10:00:00Z", "provider_name": "openai", '
+            '"request_model": "gpt-4o"}\n' + "[" * 5000 + "]" * 5000 + "\n").encode()
+    future = (header + f"f-1,{day}T11:00:00Z,openai,gpt-4o,10,1,photo_analysis\n"
+              "f-2,3000-01-01T00:00:00Z,openai,gpt-4o,10,1,photo_analysis\n").encode()
+    uploader = at.file_uploader(key="import_files_0")
+    uploader.upload("hostile.csv", hostile, "text/csv")
+    uploader.upload("notes.csv", b"name,colour\nbob,blue\n", "text/csv")
+    uploader.upload("deep.jsonl", deep, "application/json")
+    uploader.upload("future.csv", future, "text/csv")
+    at.run()
+    at.button(key="import_go").click().run()
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    assert any(w.startswith("hostile.csv: 2 rows read — 1 loaded, 1 quarantined") for w in warnings)
+    assert any(w.startswith("deep.jsonl: 2 rows read — 1 loaded, 1 quarantined") for w in warnings)
+    assert any(w.startswith("future.csv: 2 rows read — 1 loaded, 1 quarantined") for w in warnings)
+    assert [e.value for e in at.error] == [
+        "notes.csv: no usage columns found. Expected Switchyard usage events (request_id, ts, "
+        "provider_name, request_model, input_tokens, …), a LiteLLM SpendLogs export or "
+        "OpenTelemetry GenAI spans. — nothing was loaded"]
+    tables = [d.value for d in at.dataframe[-3:]]
+    assert [list(t["row"]) for t in tables] == [[3], [2], [3]]
+    assert "feature is 1000000 characters long" in tables[0]["reason"][0]
+    assert "nested deeper than" in tables[1]["reason"][0]
+    assert "timestamp is in the future" in tables[2]["reason"][0]
+    assert _requests(at) == before + 3
+    assert at.date_input(key="flt_dates").value == dates
+    # the uploader is a fresh one, so the next click cannot send these files again
+    assert at.file_uploader(key="import_files_1").value == []
+    assert not [u for u in at.file_uploader if u.key == "import_files_0"]
+    assert at.button(key="import_go").disabled
+
+
+def test_kpi_deltas_are_the_ones_core_computes(seeded_home: Path) -> None:
+    from core.domain import UsageFilter
+    from core.settings import get_settings
+    from core.warehouse import queries
+    from core.warehouse.db import Warehouse
+
+    at = signed_in("analyst")
+    wh = Warehouse(get_settings().warehouse_path)
+    try:
+        dash = queries.dashboard(wh, UsageFilter(org_id="demo", start=date(2026, 10, 22),
+                                                 end=DEMO_END))
+    finally:
+        wh.close()
+    shown = {m.label: m.delta for m in at.metric}
+    expected = {label: dash.delta(key) for label, key in (
+        ("Spend", "spend"), ("Requests", "requests"), ("Tokens", "tokens"),
+        ("p95 latency", "p95_ms"), ("Error rate", "error_rate"))}
+    assert shown == expected
+    assert shown["Error rate"].endswith(" pp") and shown["Spend"].endswith("%")

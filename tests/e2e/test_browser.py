@@ -12,57 +12,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.helpers import PASSWORD, prepare_home, serve
+from tests.helpers import PASSWORD, go_to, prepare_home, serve, settle, sign_in
 
 pytestmark = pytest.mark.e2e
-
-
-def sign_in(page: Page, url: str, username: str = "owner", password: str = PASSWORD) -> None:
-    """Sign in from the start page. The sign-in cookie component reruns the script once it
-    has loaded; a click that lands in that rerun is lost, so wait for quiet and retry."""
-    page.goto(url)
-    settle(page)
-    home = page.get_by_role("heading", name="Usage & Cost")
-    for attempt in range(3):
-        page.get_by_label("Username").fill(username)
-        page.get_by_label("Password", exact=True).fill(password)
-        page.get_by_role("button", name="Sign in").click()
-        try:
-            expect(home).to_be_visible(timeout=15_000)
-            break
-        except AssertionError:
-            if attempt == 2:
-                raise
-            settle(page)
-    settle(page)
-
-
-def settle(page: Page, quiet_ms: int = 900) -> None:
-    """Wait until the script has finished running: the status widget shows while it runs, but
-    only after a short delay, so it must stay away for ``quiet_ms`` (a person waits too)."""
-    status = page.get_by_test_id("stStatusWidget")
-    quiet, step = 0, 150
-    for _ in range(400):  # at most ~60 s
-        page.wait_for_timeout(step)
-        quiet = quiet + step if status.count() == 0 else 0
-        if quiet >= quiet_ms:
-            return
-    expect(status).to_have_count(0)
-
-
-def go_to(page: Page, link: str, heading: str | None = None) -> None:
-    """Open a page from the sidebar; click again if a rerun swallowed the first click."""
-    target = page.get_by_role("heading", name=heading or link)
-    for attempt in range(3):
-        page.get_by_role("link", name=link).click()
-        try:
-            expect(target).to_be_visible(timeout=10_000)
-            break
-        except AssertionError:
-            if attempt == 2:
-                raise
-            settle(page)
-    settle(page)
 
 
 def choose(page: Page, label: str, option: str) -> None:

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from core import vault as V
-from core.config_store import ProviderStore
-from core.settings import get_settings
+from core.config_store import ProviderStore, rotation
+from core.config_store.rotation import rotate
+from core.settings import get_settings, write_private_file
 from core.vault import (
     MasterKeyGenerated,
     Vault,
@@ -22,7 +23,6 @@ from core.vault import (
     load_vault,
     next_key_path,
     retired_keys_path,
-    rotate,
 )
 
 SECRET = "sk-canary-vault-0123456789abcdefghij"
@@ -292,11 +292,11 @@ def test_crash_after_commit_is_finished_on_next_start(
     def crash(settings: object, key: bytes) -> None:
         raise KeyboardInterrupt("power cut")
 
-    real_promote = V._promote
-    monkeypatch.setattr(V, "_promote", crash)
+    real_promote = rotation._promote
+    monkeypatch.setattr(rotation, "_promote", crash)
     with pytest.raises(KeyboardInterrupt):
         rotate(store, actor="ops")
-    monkeypatch.setattr(V, "_promote", real_promote)
+    monkeypatch.setattr(rotation, "_promote", real_promote)
 
     assert s.master_key_path.read_text() == old_text  # not yet replaced
     assert next_key_path(s).exists()
@@ -316,7 +316,7 @@ def test_crash_before_commit_leaves_old_key_in_charge(store: ProviderStore) -> N
     keys = _fill(store)
     s = get_settings()
     old_text = s.master_key_path.read_text()
-    V.write_private_file(next_key_path(s), (V.encode_key(os.urandom(32)) + "\n").encode())
+    write_private_file(next_key_path(s), (V.encode_key(os.urandom(32)) + "\n").encode())
     fresh = ProviderStore()
     for (org, pid), key in keys.items():
         assert fresh.api_key(org, pid) == key

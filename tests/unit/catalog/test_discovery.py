@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from core import connections
 from core.catalog import discovery
-from core.catalog.classify import DEFAULT_RULES
 from core.catalog.discovery import (
     Diff,
     DiscoveryError,
@@ -37,6 +36,7 @@ from core.config_store import (
     StaleWrite,
 )
 from core.config_store.schemas import parse_provider_settings
+from core.model_classes import DEFAULT_RULES
 from core.simulator.faults import FaultRule
 from core.vault import Vault, new_master_key
 

@@ -26,9 +26,10 @@ from core.config_store import (
     validation_messages,
 )
 from core.config_store import db as store_db
+from core.config_store.rotation import rotate
 from core.config_store.schemas import OpenAICompatibleSettings
 from core.settings import get_settings
-from core.vault import MasterKeyGenerated, load_vault, rotate
+from core.vault import MasterKeyGenerated, load_vault
 
 CANARY = "sk-CANARY-7f3a9c2e41b8d6f05e17a3c9b2d48e6f"
 

@@ -128,3 +128,26 @@ def test_cli_ingest_while_the_app_holds_the_warehouse(tmp_path: Path) -> None:
     assert "in use by the Switchyard app" in said
     assert "5 loaded" in stdout
     holder.wait(10)
+
+
+def test_the_data_version_changes_on_commit_only_and_is_read_without_opening(
+        tmp_path: Path) -> None:
+    """Pages cache on this token: a commit must change it, a rollback or a read must not, and
+    reading it must not open (or wait for) the DuckDB file."""
+    wh = Warehouse(tmp_path / "w.duckdb")
+    before = wh.data_version()
+    with wh.cursor() as cur:
+        cur.execute("SELECT 1").fetchall()
+    assert wh.data_version() == before
+    with wh.transaction() as cur:
+        cur.execute("CREATE TABLE t (x INTEGER)")
+    committed = wh.data_version()
+    assert committed != before
+    with pytest.raises(RuntimeError), wh.transaction() as cur:
+        cur.execute("INSERT INTO t VALUES (1)")
+        raise RuntimeError("boom")
+    assert wh.data_version() == committed
+    assert oct((tmp_path / "w.duckdb.version").stat().st_mode & 0o777) == "0o600"
+    wh.close()
+    other = Warehouse(tmp_path / "w.duckdb", lock_timeout_s=0.1)
+    assert other.data_version() == committed and other._conn is None

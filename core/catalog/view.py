@@ -20,10 +20,11 @@ import httpx
 import pandas as pd
 
 from core.config_store import CatalogStore, ProviderRecord, ProviderStore
-from core.config_store.catalog import CatalogModel, DiscoveryRun
-from core.pricing import ModelPrice, PriceOverride, price_for
+from core.config_store.catalog_store import CatalogModel, DiscoveryRun, RuleSet
+from core.pricing import ModelPrice, PriceOverride, PriceSource, price_for
 from core.providers.base import CallOptions, ImagePart, TextPart, TokenUsage
-from core.providers.errors import ProviderError, scrub
+from core.providers.errors import ProviderError
+from core.redact import scrub
 from core.warehouse.comparison_runs import model_accuracy
 from core.warehouse.db import Warehouse
 from core.warehouse.prices import list_overrides
@@ -35,6 +36,14 @@ SORTS = ("name", "provider", "cost", "performance", "popularity")
 KINDS = ("text", "vision", "multimodal", "tagging")
 CLASSES = ("flagship", "fast", "legacy")
 DEFAULT_PROMPT = "In one sentence: what kind of tasks are you best at?"
+
+
+def _money(v: float | None, digits: int = 2) -> str:
+    return "—" if v is None else f"${v:,.{digits}f}"
+
+
+def _ms(v: float | None) -> str:
+    return "—" if v is None else f"{v:,.0f} ms"
 
 
 @dataclass(frozen=True)
@@ -60,8 +69,34 @@ class CatalogEntry:
         """USD per million tokens at 3 input : 1 output, a common single figure to sort by."""
         p = self.price
         if p.input_per_mtok is None or p.output_per_mtok is None:
-            return 0.0 if p.source == "free (local)" else None
+            return 0.0 if p.source is PriceSource.free_local else None
         return (3 * p.input_per_mtok + p.output_per_mtok) / 4
+
+    def price_line(self) -> str:
+        """One line of what the model costs, for its card."""
+        p = self.price
+        if p.source is PriceSource.unknown:
+            return "Price unknown — an admin can set a negotiated price on the Prices tab."
+        if p.source is PriceSource.free_local:
+            return "Free (runs locally)"
+        text = f"{_money(p.input_per_mtok)} in · {_money(p.output_per_mtok)} out per Mtok"
+        if p.cached_input_per_mtok is not None:
+            text += f" · cached {_money(p.cached_input_per_mtok, 3)}"
+        if p.per_image:
+            text += f" · {_money(p.per_image, 4)}/image"
+        return text + (" · negotiated" if p.source is PriceSource.override else "")
+
+    def perf_line(self) -> str:
+        """One line of how the model performed in the window (and in comparisons)."""
+        f, acc = self.perf, self.accuracy
+        if f is None or not f.requests:
+            return "No usage in the window yet." + (
+                f" Accuracy {acc[0]:.2f} ({acc[1]} scored)." if acc else "")
+        growth = "" if f.growth_pct is None else f" · {f.growth_pct:+.0f}% vs prior week"
+        ok = "—" if f.success_rate is None else f"{f.success_rate:.1%}"
+        scored = f" · accuracy {acc[0]:.2f} ({acc[1]} scored)" if acc else ""
+        return (f"avg {_ms(f.avg_ms)} · p95 {_ms(f.p95_ms)} · {ok} ok · {f.requests:,} requests"
+                f"{growth} · today {f.requests_today:,} req / {_money(f.cost_today)}{scored}")
 
     def recommendation(self) -> str:
         return self.model.recommended_for or {
@@ -132,6 +167,42 @@ class Filters:
     min_accuracy: float | None = None  # from comparisons, 0..1
     search: str = ""
     include_inactive: bool = False
+
+
+@dataclass(frozen=True)
+class FilterLimits:
+    """The top of the price and speed sliders: a slider at its top means "no limit", so a
+    model dearer or slower than every model shown today is not hidden by default."""
+
+    max_price: float  # USD per Mtok (3:1 blend)
+    max_p95_s: float
+
+    @classmethod
+    def of(cls, entries: Iterable[CatalogEntry]) -> FilterLimits:
+        items = list(entries)
+        prices = [p for p in (e.blended_per_mtok for e in items) if p is not None]
+        lat = [e.perf.p95_ms for e in items if e.perf and e.perf.p95_ms]
+        top = max(max(prices, default=1.0), 1.0)
+        top_s = max(max(lat, default=1000.0) / 1000, 1.0)
+        return cls(float(round(top + 0.5)), float(round(top_s + 0.5)))
+
+
+def filters_from_form(limits: FilterLimits, *, providers: Sequence[str] = (),
+                      kinds: Sequence[str] = (), classes: Sequence[str] = (),
+                      image_input: bool = False, max_price: float | None = None,
+                      max_p95_s: float | None = None, min_success_pct: float = 0,
+                      min_accuracy_pct: float = 0, search: str = "",
+                      include_inactive: bool = False) -> Filters:
+    """The sidebar's values as :class:`Filters`: a slider at its top is no limit, seconds
+    become milliseconds and percentages fractions (0 % is no minimum)."""
+    return Filters(
+        tuple(providers), tuple(kinds), tuple(classes), image_input,
+        None if max_price is None or max_price >= limits.max_price else max_price,
+        None if max_p95_s is None or max_p95_s >= limits.max_p95_s else max_p95_s * 1000,
+        min_success_pct / 100 if min_success_pct else None,
+        min_accuracy_pct / 100 if min_accuracy_pct else None,
+        search, include_inactive,
+    )
 
 
 def select(entries: Iterable[CatalogEntry], f: Filters, sort: str = "name",
@@ -217,6 +288,59 @@ def frame(entries: Iterable[CatalogEntry]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def scatter_frame(entries: Iterable[CatalogEntry]) -> pd.DataFrame:
+    """Price against p95 latency for the models that have both (the catalog's scatter)."""
+    rows = [{"Model": e.model.model_id, "Provider": e.provider.name,
+             "Price": e.blended_per_mtok, "p95 ms": e.perf.p95_ms,
+             "Requests": max(e.perf.requests, 1)}
+            for e in entries
+            if e.perf and e.perf.p95_ms and e.blended_per_mtok is not None]
+    return pd.DataFrame(rows, columns=["Model", "Provider", "Price", "p95 ms", "Requests"])
+
+
+def discovery_messages(run: DiscoveryRun, names: dict[str, str]) -> list[str]:
+    """What a finished discovery run tells the person who started it (one line each)."""
+    out = [run.summary()]
+    if run.added:
+        out.append("New: " + ", ".join(f"`{m.model_id}`" for m in run.added))
+    if run.deprecated:
+        out.append("No longer listed (now inactive): "
+                   + ", ".join(f"`{m.model_id}`" for m in run.deprecated))
+    out += [f"{names.get(pid, pid)} failed: {err}" for pid, err in run.errors.items()]
+    return out
+
+
+def history_frame(runs: Iterable[DiscoveryRun]) -> pd.DataFrame:
+    """Discovery runs as the History table (and its CSV)."""
+    return pd.DataFrame([{
+        "Run": r.id, "Started": r.started_at, "Status": r.status,
+        "Providers": r.providers_checked, "Listed": r.models_discovered,
+        "New": r.models_added, "Updated": r.models_updated,
+        "Deprecated": r.models_deprecated, "Seconds": round(r.duration_ms / 1000, 2),
+        "Errors": "; ".join(f"{k}: {v}" for k, v in r.errors.items()), "By": r.actor,
+    } for r in runs])
+
+
+def overrides_frame(overrides: Iterable[PriceOverride]) -> pd.DataFrame:
+    """Negotiated prices as the Prices table."""
+    return pd.DataFrame([{
+        "Provider": o.provider_name, "Model": o.model, "Input $/Mtok": o.input_per_mtok,
+        "Output $/Mtok": o.output_per_mtok, "Cached $/Mtok": o.cached_input_per_mtok,
+        "Per image $": o.per_image, "From": o.effective_from, "To": o.effective_to,
+        "Note": o.note, "By": o.created_by} for o in overrides])
+
+
+def rule_rows(rules: RuleSet) -> list[dict[str, str | None]]:
+    """Classification rules as editable rows (the editor hands rows of this shape back)."""
+    return [{"provider_type": r.provider_type or "any", "pattern": r.pattern,
+             "match": r.match, "class": r.model_class, "note": r.note} for r in rules.rules]
+
+
+def filled_rules(rows: Iterable[dict]) -> list[dict]:
+    """The editor's rows that are rules (a row without a pattern is an empty new line)."""
+    return [r for r in rows if r.get("pattern")]
+
+
 # --- a model's quick test ------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -229,6 +353,14 @@ class ModelTest:
     usage: TokenUsage = field(default_factory=TokenUsage)
     cost_usd: float | None = None
     error: str | None = None
+
+    @property
+    def latency_text(self) -> str:
+        return _ms(self.latency_ms)
+
+    @property
+    def ttft_text(self) -> str:
+        return _ms(self.ttft_ms)
 
 
 def sample_photo() -> bytes:

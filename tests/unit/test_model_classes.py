@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.catalog.classify import (
+from core.model_classes import (
     DEFAULT_RULES,
     MODEL_CLASSES,
     ClassRule,

@@ -168,7 +168,8 @@ def parse_rules(data: Iterable[ClassRule | Mapping[str, Any]] | Any) -> list[Cla
                                   phrase=_rule_phrase)) from None
 
 
-def classify(provider_type: str | None, model_id: str, rules: Sequence[ClassRule]) -> str | None:
+def classify(provider_type: str | None, model_id: str, rules: Sequence[ClassRule]
+             ) -> ModelClass | None:
     """The class of the first rule that matches, or None (unclassified)."""
     for rule in rules:
         if rule.matches(provider_type, model_id):
@@ -176,8 +177,8 @@ def classify(provider_type: str | None, model_id: str, rules: Sequence[ClassRule
     return None
 
 
-def _r(pattern: str, model_class: str, note: str, provider_type: str | None = None,
-       match: str = "glob") -> ClassRule:
+def _r(pattern: str, model_class: ModelClass, note: str, provider_type: str | None = None,
+       match: Literal["glob", "regex"] = "glob") -> ClassRule:
     return ClassRule(provider_type=provider_type, pattern=pattern, model_class=model_class,
                      note=note, match=match)
 
@@ -246,7 +247,7 @@ def input_types_of(provider_type: str | None, info: ModelInfo) -> tuple[str, ...
     return inputs
 
 
-def kind_of(provider_type: str | None, info: ModelInfo) -> str:
+def kind_of(provider_type: str | None, info: ModelInfo) -> ModelKind:
     """``tagging`` (labels out: Cloud Vision), ``multimodal`` (text and images in),
     ``vision`` (images only in), else ``text``."""
     if (provider_type or "") == "gcp_vision" or "tags" in (info.output_types or ()):

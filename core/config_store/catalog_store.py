@@ -26,14 +26,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.catalog.classify import (
-    DEFAULT_RULES,
-    ClassRule,
-    ModelClass,
-    ModelKind,
-    RulesError,
-    parse_rules,
-)
 from core.config_store.db import StoreConnections, now_iso
 from core.config_store.providers import (
     ConfigStoreError,
@@ -41,6 +33,14 @@ from core.config_store.providers import (
     StaleWrite,
     _org,
     write_audit,
+)
+from core.model_classes import (
+    DEFAULT_RULES,
+    ClassRule,
+    ModelClass,
+    ModelKind,
+    RulesError,
+    parse_rules,
 )
 from core.settings import Settings, get_settings
 
@@ -191,6 +191,11 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _at(value: str) -> datetime:
+    """A NOT NULL timestamp column."""
+    return datetime.fromisoformat(value)
+
+
 def _j(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
@@ -211,9 +216,9 @@ def _model(row: sqlite3.Row) -> CatalogModel:
         specialties=tuple(json.loads(row["specialties_json"])),
         recommended_for=row["recommended_for"], released_at=_dt(row["released_at"]),
         active=bool(row["active"]), is_default=bool(row["is_default"]),
-        default_pinned=bool(row["default_pinned"]), first_seen=_dt(row["first_seen"]),
-        last_seen=_dt(row["last_seen"]), deprecated_at=_dt(row["deprecated_at"]),
-        updated_at=_dt(row["updated_at"]),
+        default_pinned=bool(row["default_pinned"]), first_seen=_at(row["first_seen"]),
+        last_seen=_at(row["last_seen"]), deprecated_at=_dt(row["deprecated_at"]),
+        updated_at=_at(row["updated_at"]),
     )
 
 
@@ -229,8 +234,8 @@ def _refs(data: str) -> tuple[ModelRef, ...]:
 
 def _run(row: sqlite3.Row) -> DiscoveryRun:
     return DiscoveryRun(
-        id=row["id"], org_id=row["org_id"], started_at=_dt(row["started_at"]),
-        finished_at=_dt(row["finished_at"]), duration_ms=row["duration_ms"],
+        id=row["id"], org_id=row["org_id"], started_at=_at(row["started_at"]),
+        finished_at=_at(row["finished_at"]), duration_ms=row["duration_ms"],
         status=row["status"], providers_checked=row["providers_checked"],
         models_discovered=row["models_discovered"], models_added=row["models_added"],
         models_updated=row["models_updated"], models_deprecated=row["models_deprecated"],
@@ -286,6 +291,19 @@ class CatalogStore(StoreConnections):
                 f"SELECT {_MODEL_COLS} FROM catalog_models WHERE {' AND '.join(where)} "
                 "ORDER BY provider_id, active DESC, model_id", params).fetchall()
         return [_model(r) for r in rows]
+
+    def data_version(self, org_id: str) -> tuple:
+        """Changes whenever the organization's catalog, rules or providers change (a page
+        caches the catalog view keyed on it): counts and newest update times, one query."""
+        org = _org(org_id)
+        with self._connect() as conn:
+            return tuple(conn.execute(
+                "SELECT (SELECT count(*) || '/' || coalesce(max(updated_at), '') || '/' || "
+                "sum(active) || '/' || sum(is_default) FROM catalog_models WHERE org_id = ?), "
+                "(SELECT coalesce(max(version), 0) FROM catalog_rule_sets WHERE org_id = ?), "
+                "(SELECT count(*) || '/' || coalesce(sum(version), 0) || '/' || "
+                "coalesce(max(updated_at), '') FROM providers WHERE org_id = ?)",
+                (org, org, org)).fetchone())
 
     def model(self, org_id: str, provider_id: str, model_id: str) -> CatalogModel | None:
         org = _org(org_id)
