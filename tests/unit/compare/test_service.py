@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from core.config_store.catalog import CatalogModel
 
 from core.catalog.view import Catalog, CatalogEntry
 from core.compare import service
 from core.compare.samples import Problem, SampleSet, bundled_samples
 from core.compare.spec import SpecError
 from core.config_store import ProviderRecord, ProviderStore
+from core.config_store.catalog_store import CatalogModel
 from core.connections import ensure_demo_providers
 from core.pricing import ModelPrice
 
