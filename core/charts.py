@@ -113,3 +113,87 @@ def price_vs_speed(points: pd.DataFrame) -> go.Figure:
                      title="Price vs speed (bubble size: requests)")
     fig.update_layout(height=380, margin={"t": 50, "b": 10})
     return fig
+
+
+# ---- Compare --------------------------------------------------------------------------------
+# The Compare page's figures: a run's latency, accuracy-vs-cost frontier and per-item scores,
+# and accuracy across past runs.
+
+
+def compare_latency(frame: pd.DataFrame) -> go.Figure | None:
+    """Latency of the successful calls per model (None: no call succeeded)."""
+    ok = frame[frame["status"] == "ok"]
+    if ok.empty:
+        return None
+    return px.box(ok, x="Model", y="duration_ms", points="outliers",
+                  title="Latency distribution", labels={"duration_ms": "Latency (ms)"})
+
+
+def compare_pareto(points: dict[str, tuple[float, float]], frontier: list[str]) -> go.Figure:
+    """Accuracy against cost per request, one labelled point per model, the Pareto frontier
+    (``frontier``: model names, cheapest first) circled and joined.
+
+    Every label stays inside the plot: the axes are padded beyond the points (above the most
+    accurate one, right of the dearest) and labels near the right edge grow leftwards, near
+    the left edge rightwards, so none is clipped at the chart's edge."""
+    costs = [c for _, c in points.values()]
+    top_cost = max(costs, default=0.0) or 1e-6  # all free (local models): any scale will do
+    x_range = [0.0, top_cost * PARETO_X_PAD]
+
+    def position(cost: float) -> str:
+        share = cost / x_range[1]
+        return "top left" if share > 0.6 else "top right" if share < 0.2 else "top center"
+
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=[points[k][1] for k in frontier], y=[points[k][0] for k in frontier],
+        mode="lines+markers", name="Pareto frontier", line={"dash": "dot"},
+        marker={"size": 16, "symbol": "circle-open"}, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(
+        x=costs, y=[a for a, _ in points.values()],
+        mode="markers+text", text=[k.rsplit("/", 1)[-1] for k in points],
+        textposition=[position(c) for c in costs], cliponaxis=False, name="models",
+        marker={"size": 10}, customdata=list(points),
+        hovertemplate="%{customdata}<br>accuracy %{y:.2f}<br>$%{x:.6f} per request"
+                      "<extra></extra>"))
+    fig.update_layout(title="Accuracy vs cost (circled: the Pareto frontier)",
+                      xaxis_title="$ per request", yaxis_title="Accuracy",
+                      yaxis={"range": [0, PARETO_Y_TOP]}, xaxis={"range": x_range},
+                      showlegend=False, margin={"l": 60, "r": 40, "t": 60})
+    return fig
+
+
+PARETO_X_PAD = 1.25  # the x axis ends a quarter beyond the dearest model: room for its label
+PARETO_Y_TOP = 1.15  # a label above a point at accuracy 1.0 still fits under the top
+
+
+def compare_item_scores(frame: pd.DataFrame) -> go.Figure | None:
+    """Mean score per item (rows) and model (columns); None when nothing was scored."""
+    heat = frame.pivot_table(index="item_id", columns="Model", values="score", aggfunc="mean")
+    if heat.empty:
+        return None
+    fig = px.imshow(heat, color_continuous_scale="RdYlGn", zmin=0, zmax=1, aspect="auto",
+                    title="Score per item (mean over iterations)")
+    # every item gets its label (Plotly's automatic ticks would skip every other one)
+    items = [str(i) for i in heat.index]
+    fig.update_yaxes(tickmode="array", tickvals=items, ticktext=items, automargin=True,
+                     tickfont={"size": HEAT_TICK_PX})
+    fig.update_xaxes(tickmode="array", tickvals=list(heat.columns),
+                     ticktext=[str(c) for c in heat.columns])
+    # a row per item tall enough for its label, on top of the title and the model axis
+    fig.update_layout(height=HEAT_CHROME_PX + HEAT_ROW_PX * len(heat),
+                      margin={"t": 60, "b": 60})
+    return fig
+
+
+HEAT_TICK_PX = 12  # item labels' font size
+HEAT_ROW_PX = 22  # a row per item: its label (12 px text) with room to spare
+HEAT_CHROME_PX = 160  # title, model axis and margins around the rows
+
+
+def compare_runs_accuracy(table: pd.DataFrame) -> go.Figure:
+    """Accuracy per model and run with 95% interval bars (``compare_runs``' table)."""
+    return px.bar(table, x="Model", y="Accuracy", color="Run", barmode="group",
+                  error_y=table["Accuracy high"] - table["Accuracy"],
+                  error_y_minus=table["Accuracy"] - table["Accuracy low"],
+                  title="Accuracy per model and run (bars: 95% interval)")

@@ -785,6 +785,8 @@ def samples_add(name: str, paths: tuple[Path, ...], labels: Path | None,
     for problem in saved.problems:
         kind = "skipped" if problem.level == "error" else "note"
         click.echo(f"{kind}: {problem}", err=True)
+    if saved.labels_note:
+        click.echo(f"warning: {saved.labels_note}", err=True)
     i = saved.info
     click.echo(f"Saved {i.name} as {i.id}: {i.photos} photos ({i.labelled_photos} labelled), "
                f"{i.prompts} prompts. Use it in a spec with  samples: [{i.id}]")
@@ -842,7 +844,7 @@ def compare_command(spec_path: Path, out: Path | None, org_id: str) -> None:
     from core.compare.service import start_comparison
     from core.compare.spec import SpecError, load_spec
     from core.connections import ensure_demo_providers
-    from core.warehouse import comparisons as wc
+    from core.warehouse import comparison_runs as wc
 
     try:
         spec = load_spec(spec_path)

@@ -38,6 +38,7 @@ from pydantic import (
 from core.providers.base import ModelInfo
 from core.providers.model_profiles import profile_for
 from core.providers.registry import capabilities
+from core.validation import error_phrase, messages
 
 ModelClass = Literal["flagship", "fast", "legacy"]
 ModelKind = Literal["text", "vision", "multimodal", "tagging"]
@@ -141,6 +142,19 @@ def _where(loc: tuple[Any, ...]) -> str:
     return ", ".join(str(p) for p in loc) or "Rules"
 
 
+def _rule_phrase(err: Mapping[str, Any]) -> str:
+    """The rules editor's phrases (pydantic's own words where they already read well)."""
+    kind = err.get("type")
+    if kind in ("missing", "value_error", "assertion_error"):
+        return error_phrase(err)
+    msg = str(err.get("msg", "is not valid"))
+    if kind == "literal_error":  # pydantic lists the choices as a person would
+        return msg.replace("Input should be", "must be")
+    if kind == "extra_forbidden":
+        return "is not a rule field (use provider_type, pattern, match, model_class, note)"
+    return msg
+
+
 def parse_rules(data: Iterable[ClassRule | Mapping[str, Any]] | Any) -> list[ClassRule]:
     """Validate rules from a page, a JSON file or the store; raises :class:`RulesError` whose
     messages name the rule (1-based) and field, e.g. ``Rule 3, pattern: …``."""
@@ -152,19 +166,8 @@ def parse_rules(data: Iterable[ClassRule | Mapping[str, Any]] | Any) -> list[Cla
     try:
         return _RULES_ADAPTER.validate_python(items)
     except ValidationError as exc:
-        out: list[str] = []
-        for err in exc.errors(include_input=False, include_url=False):
-            msg = str(err.get("msg", "is not valid")).removeprefix("Value error, ")
-            if err.get("type") == "missing":
-                msg = "is required"
-            elif err.get("type") == "literal_error":
-                msg = msg.replace("Input should be", "must be")
-            elif err.get("type") == "extra_forbidden":
-                msg = "is not a rule field (use provider_type, pattern, match, model_class, note)"
-            line = f"{_where(tuple(err.get('loc') or ()))}: {msg}"
-            if line not in out:
-                out.append(line)
-        raise RulesError(out) from None
+        raise RulesError(messages(exc, label=lambda e: _where(tuple(e.get("loc") or ())),
+                                  phrase=_rule_phrase)) from None
 
 
 def classify(provider_type: str | None, model_id: str, rules: Sequence[ClassRule]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -37,6 +37,7 @@ from pydantic import (
 )
 
 from core.provider_names import FREE_PROVIDERS, canonical_provider
+from core.validation import messages
 
 # Our canonical provider name -> genai-prices provider id.
 GENAI_PRICES_PROVIDER: dict[str, str] = {
@@ -488,15 +489,17 @@ def find_overlap(new: PriceOverride, existing: Iterable[PriceOverride]) -> Price
     return None
 
 
+def _override_where(err: Mapping[str, Any]) -> str:
+    """Our own checks already name what is wrong; pydantic's generic ones need the field."""
+    if err.get("type") == "value_error":
+        return ""
+    return ".".join(str(x) for x in err.get("loc", ()))
+
+
 def override_messages(exc: ValidationError) -> list[str]:
-    """Plain sentences for a PriceOverride ValidationError (for the CLI and the page)."""
-    out = []
-    for err in exc.errors():
-        msg = str(err.get("msg", "")).removeprefix("Value error, ")
-        field = ".".join(str(x) for x in err.get("loc", ()))
-        # our own checks already name what is wrong; pydantic's generic ones need the field
-        out.append(msg if err.get("type") == "value_error" or not field else f"{field}: {msg}")
-    return out
+    """Plain sentences for a PriceOverride ValidationError (for the CLI and the page), by
+    :func:`core.validation.messages`."""
+    return messages(exc, label=_override_where)
 
 
 def _winner(candidates: Iterable[PriceOverride]) -> PriceOverride | None:

@@ -251,3 +251,13 @@ def go_to(page: Any, link: str, heading: str | None = None) -> None:
                 raise
             settle(page)
     settle(page)
+
+
+def yaml_bomb(levels: int = 9) -> str:
+    """Nine levels of nine aliases each, 9**9 (387 million) strings once expanded, as the
+    tags of a photo: reading those tags is what costs gigabytes."""
+    names = "abcdefghijklmnop"
+    lines = [f"{names[0]}: &{names[0]} [" + ", ".join(['"lol"'] * 9) + "]"]
+    for i in range(1, levels):
+        lines.append(f"{names[i]}: &{names[i]} [" + ", ".join([f"*{names[i - 1]}"] * 9) + "]")
+    return "\n".join(lines) + f"\nphotos:\n  red.png: {{tags: *{names[levels - 1]}}}\n"

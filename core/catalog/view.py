@@ -25,7 +25,7 @@ from core.pricing import ModelPrice, PriceOverride, PriceSource, price_for
 from core.providers.base import CallOptions, ImagePart, TextPart, TokenUsage
 from core.providers.errors import ProviderError
 from core.redact import scrub
-from core.warehouse.comparisons import model_accuracy
+from core.warehouse.comparison_runs import model_accuracy
 from core.warehouse.db import Warehouse
 from core.warehouse.prices import list_overrides
 from core.warehouse.queries import ModelPerformance, last_data_day, model_performance

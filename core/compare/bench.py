@@ -56,7 +56,7 @@ from core.providers.base import (
 from core.providers.errors import ProviderError
 from core.providers.registry import make_adapter
 from core.simulator.launcher import base_urls
-from core.warehouse import comparisons as wc
+from core.warehouse import comparison_runs as wc
 from core.warehouse.db import Warehouse
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -46,7 +46,7 @@ from core.compare.runner import (
 from core.pricing import ModelPrice
 from core.providers.base import Adapter
 from core.redact import scrub
-from core.warehouse import comparisons as wc
+from core.warehouse import comparison_runs as wc
 from core.warehouse.db import Warehouse
 
 __all__ = [
@@ -234,7 +234,7 @@ class JobRegistry:
         feature: str = wc.DEFAULT_FEATURE,
         on_progress: Callable[[Progress], None] | None = None,
     ) -> JobStatus:
-        """Run ``run_id`` (created with ``core.warehouse.comparisons.create_run``) in the
+        """Run ``run_id`` (created with ``core.warehouse.comparison_runs.create_run``) in the
         background. ``plan(clients)`` is called in the job's thread and returns the calls and
         an adapter per model, each built on ``clients(provider_id)`` (a pooled httpx client
         per provider, closed when the job ends).

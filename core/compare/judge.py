@@ -3,7 +3,7 @@ its reference with the spec's rubric (promptfoo's ``llm-rubric``).
 
 The judge is a real, billed model call, made through its provider's adapter on the run's
 pooled client, so every judged answer also yields a
-:class:`~core.warehouse.comparisons.SideCall` (feature ``comparison_judge``) that is stored
+:class:`~core.warehouse.comparison_runs.SideCall` (feature ``comparison_judge``) that is stored
 as a usage event together with the answer's result row.
 
 How it fits the runner (kept deliberately simple):
@@ -45,7 +45,7 @@ from core.pricing import ModelPrice
 from core.providers.base import Adapter, CallOptions, Completion, TextPart
 from core.providers.errors import ProviderError
 from core.redact import scrub
-from core.warehouse.comparisons import JUDGE_FEATURE, SideCall, utcnow
+from core.warehouse.comparison_runs import JUDGE_FEATURE, SideCall, utcnow
 
 
 @dataclass

@@ -62,6 +62,15 @@ class Plan:
     def total(self) -> int:
         return len(self.calls)
 
+    @property
+    def judge_calls(self) -> int:
+        """Judge calls the run may make: one per call of a prompt with a reference, as the
+        judged scorer grades them (none without a judge)."""
+        if self.judge is None:
+            return 0
+        return sum(1 for c in self.calls
+                   if (q := self.items[c.item_id].prompt) is not None and q.reference)
+
 
 def resolve_provider(ref: ModelRef, records: Iterable[ProviderRecord], *,
                      where: str = "models") -> ProviderRecord:
@@ -187,7 +196,7 @@ def make_scorer(plan: Plan, samples: SampleSet,
         u = outcome.usage
         cost = price(call).cost(u.input_tokens, u.output_tokens, u.cached_input_tokens,
                                 images=call.images)
-        return run_assertions([a.as_dict() for a in prompt.assertions], outcome.text,
+        return run_assertions(prompt.assertions, outcome.text,
                               latency_ms=outcome.duration_ms, cost_usd=cost)
 
     if judge is None:

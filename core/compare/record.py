@@ -2,7 +2,7 @@
 
 The runner talks to a :class:`Recorder` and nothing else, so it never holds SQL and never
 blocks its event loop on DuckDB: ``record`` is called from a worker thread with a batch of
-rows, and each batch is one transaction (``core.warehouse.comparisons.record_results``).
+rows, and each batch is one transaction (``core.warehouse.comparison_runs.record_results``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Protocol
 
 from core.pricing import ModelPrice, price_for
 from core.provider_names import canonical_provider
-from core.warehouse import comparisons as wc
-from core.warehouse.comparisons import CallKey, ResultRow
+from core.warehouse import comparison_runs as wc
+from core.warehouse.comparison_runs import CallKey, ResultRow
 from core.warehouse.db import Warehouse
 
 __all__ = ["CallKey", "MemoryRecorder", "Recorder", "ResultRow", "WarehouseRecorder",

@@ -23,7 +23,7 @@ which iteration, the parts to send), an adapter per ``model_key``, a scoring cal
   ``cancel_grace_s`` to finish (they are recorded) and are then abandoned (they are not);
 * resumes: calls whose key (model_key, item_id, iteration) is already recorded are skipped;
 * awaits the score function, which may make billed calls of its own (the LLM judge) and
-  return them as a fourth element, :class:`~core.warehouse.comparisons.SideCall` objects
+  return them as a fourth element, :class:`~core.warehouse.comparison_runs.SideCall` objects
   stored with the call's row. Scoring runs in the worker that made the call, so while a
   call is being judged its worker takes no new call: model and judge calls together never
   exceed ``concurrency``. ``in_flight`` (progress, and the scheduler's "may a retry still
@@ -58,7 +58,7 @@ from core.pricing import ModelPrice
 from core.providers.base import Adapter, CallOptions, Completion, ImagePart, Part
 from core.providers.errors import ProviderError, RateLimited, Timeout, Unavailable
 from core.redact import scrub
-from core.warehouse.comparisons import CallKey, ResultRow, SideCall, utcnow
+from core.warehouse.comparison_runs import CallKey, ResultRow, SideCall, utcnow
 
 ItemKind = Literal["photo", "prompt"]
 Outcome = Completion | BaseException  # what a call ended with: an answer or the final error

@@ -66,7 +66,7 @@ from core.compare.samples import (
     bundled_samples,
     load_prompt_upload,
     load_sample_set,
-    load_uploaded_photos,
+    match_uploaded_photos,
     slug_id,
 )
 from core.compare.spec import SAMPLE_SET_ID_RE, SpecError, is_folder_ref
@@ -128,6 +128,7 @@ class UploadCheck:
     photos: list[SamplePhoto]
     prompts: list[Prompt]
     problems: list[Problem] = field(default_factory=list)
+    unmatched_labels: tuple[str, ...] = ()  # names in the labels that match no photo
 
     @property
     def samples(self) -> SampleSet:
@@ -138,10 +139,26 @@ class UploadCheck:
         return not self.photos and not self.prompts
 
 
+def labels_note(unmatched: Sequence[str]) -> str | None:
+    """The sentence that says which labels were not used (None when all were)."""
+    if not unmatched:
+        return None
+    names = ", ".join(unmatched[:10]) + (f" and {len(unmatched) - 10} more"
+                                         if len(unmatched) > 10 else "")
+    return (f"The labels name {len(unmatched)} photo(s) that are not in the set, so those "
+            f"labels were not used: {names}. Check the file names, or add the photos.")
+
+
 @dataclass(frozen=True)
 class SavedSet:
     info: SampleSetInfo
     problems: list[Problem]
+    unmatched_labels: tuple[str, ...] = ()  # names in the labels that match no saved photo
+
+    @property
+    def labels_note(self) -> str | None:
+        """Which labels were not used, in a sentence (None when all were)."""
+        return labels_note(self.unmatched_labels)
 
 
 # ---- checking an upload ---------------------------------------------------------------------
@@ -212,7 +229,7 @@ def check_upload(photos: Iterable[tuple[str, bytes]] = (), labels: bytes | str |
     labels, problem = _text_file(labels_name, labels, "labels")
     if problem:
         problems.append(problem)
-    good_photos, found = load_uploaded_photos(kept, labels, labels_name)
+    good_photos, found, unmatched = match_uploaded_photos(kept, labels, labels_name)
     problems += found
     photo_ids = {p.id for p in good_photos}
     prompts: list[Prompt] = []
@@ -242,7 +259,7 @@ def check_upload(photos: Iterable[tuple[str, bytes]] = (), labels: bytes | str |
             first_in[q.id] = name
             prompts.append(q)
     good_photos, prompts = _clear_of_bundled(good_photos, prompts, first_in, problems)
-    return UploadCheck(good_photos, prompts, problems)
+    return UploadCheck(good_photos, prompts, problems, tuple(unmatched))
 
 
 def _free_id(base: str, taken: set[str]) -> str:
@@ -469,7 +486,7 @@ class SampleStore:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return SavedSet(info, check.problems)
+        return SavedSet(info, check.problems, check.unmatched_labels)
 
     def delete(self, org_id: str, set_id: str) -> SampleSetInfo:
         """Remove a set (renamed away first, so a half-deleted set is never listed).

@@ -36,7 +36,8 @@ from pydantic import (
     model_validator,
 )
 
-from core.validation import error_phrase, number
+from core import safe_yaml
+from core.validation import messages, number
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "data" / "samples"
 
@@ -96,40 +97,11 @@ class SampleError(ValueError):
         super().__init__("; ".join(str(p) for p in self.problems))
 
 
-def _loc_label(loc: Sequence[Any]) -> str:
-    parts: list[str] = []
-    for p in loc:
-        if isinstance(p, int):
-            parts.append(f"(item {p + 1})")
-        elif isinstance(p, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", p):
-            parts.append(("› " if parts else "") + p)
-        # other parts are pydantic's union/type tags: not something a user typed
-    return " ".join(parts)
-
-
-def _error_text(err: Mapping[str, Any], fields: Iterable[str] = ()) -> str:
-    if err.get("type") == "extra_forbidden":
-        name = str(err["loc"][-1]) if err.get("loc") else ""
-        close = get_close_matches(name, list(fields), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        return f"is not a known field{hint}"
-    return error_phrase(err)
-
-
 def readable_errors(exc: ValidationError | ValueError, fields: Iterable[str] = ()) -> list[str]:
     """Pydantic errors as "where: what" lines a person can act on (no input values, no
-    tracebacks). ``fields`` are the allowed names, for "did you mean" hints."""
-    if not isinstance(exc, ValidationError):
-        return [str(exc)]
-    fields = list(fields)
-    out: list[str] = []
-    for err in exc.errors(include_input=False, include_url=False):
-        label = _loc_label(err.get("loc") or ())
-        text = _error_text(err, fields)
-        line = f"{label}: {text}" if label else text
-        if line not in out:
-            out.append(line)
-    return out
+    tracebacks), by :func:`core.validation.messages`. ``fields`` are the allowed names, for
+    "did you mean" hints."""
+    return messages(exc, fields=fields)
 
 
 # ---- photos --------------------------------------------------------------------------------
@@ -248,6 +220,28 @@ class SamplePhoto(BaseModel):
                 "description": self.description, "safety": list(self.safety)}
 
 
+LABEL_FIELDS: tuple[str, ...] = ("tags", "synonyms", "description", "safety", "title", "source",
+                                  "licence", "license", "id")
+_STORED_FIELDS = ("uploaded_as",)  # written by the sample store beside the labels, not labels
+
+
+def unknown_label_fields(name: str, entry: Mapping[str, Any], source: str,
+                         line: int | None) -> list[Problem]:
+    """A warning per field of a photo's labels that nothing reads (a typo such as ``tgas``
+    would otherwise leave the photo unlabelled without a word)."""
+    out = []
+    for key in entry:
+        if str(key) in LABEL_FIELDS or str(key) in _STORED_FIELDS:
+            continue
+        close = get_close_matches(str(key), LABEL_FIELDS, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        out.append(Problem(source, f"'{name}': '{key}' is not a label field, so it was not "
+                                   f"used{hint}; label fields are "
+                                   + ", ".join(f for f in LABEL_FIELDS if f != "license"),
+                           line, "line", "warning"))
+    return out
+
+
 def _photo_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
     """A labels entry (truth.py's schema, plus tags given as ``{tag: [synonyms]}`` items)
     as SamplePhoto fields."""
@@ -257,10 +251,11 @@ def _photo_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(raw_tags, Mapping):  # tags: {cat: [kitten], fur: []}
         raw_tags = [{k: v} for k, v in raw_tags.items()]
     if not isinstance(raw_tags, list):
-        raise ValueError("tags must be a list")
+        raise ValueError("tags must be a list of words, e.g. tags: [cat, sofa]")
     syn_raw = entry.get("synonyms") or {}
     if not isinstance(syn_raw, Mapping):
-        raise ValueError("synonyms must be a mapping of tag: [words]")
+        raise ValueError("synonyms must give a tag's other words, e.g. "
+                         "synonyms: {cat: [kitten]}")
     synonyms = {" ".join(str(k).split()): _clean_words(v) for k, v in syn_raw.items()}
     tags: list[Tag] = []
     seen: set[str] = set()
@@ -398,7 +393,7 @@ class Assertion(BaseModel):
 
     def as_dict(self) -> dict[str, Any]:
         """promptfoo-style mapping without unset keys: ``{"type", "value" | "threshold",
-        "weight"}`` (what ``core.compare.scoring.check_assertion`` takes)."""
+        "weight"}``, as a saved prompt set writes it (scoring takes the Assertion itself)."""
         return self.model_dump(exclude_none=True)
 
     def describe(self) -> str:
@@ -554,8 +549,9 @@ class _LineDict(dict):
     line: int = 0
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader whose mappings remember the line they start on."""
+class _LineLoader(safe_yaml.SafeLoader):
+    """The users' YAML loader (no aliases, bounded depth) whose mappings remember the line
+    they start on."""
 
 
 def _construct_map(loader: _LineLoader, node: yaml.MappingNode):  # type: ignore[no-untyped-def]
@@ -581,8 +577,14 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _co
 
 
 def _yaml_load(text: str, source: str) -> tuple[Any, Problem | None]:
+    """A user's YAML file through :mod:`core.safe_yaml` (a bomb is refused before it grows);
+    what is wrong becomes a Problem on its line."""
     try:
-        return yaml.load(text, Loader=_LineLoader), None  # noqa: S506 - a SafeLoader subclass
+        return safe_yaml.load(text, loader=_LineLoader), None
+    except safe_yaml.YAMLRefused as exc:
+        mark = exc.problem_mark
+        return None, Problem(source, f"not read: {exc.problem}",
+                             row=mark.line + 1 if mark is not None else None, unit="line")
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         what = getattr(exc, "problem", None) or "not valid YAML"
@@ -644,6 +646,7 @@ def load_labels(doc: Any, folder: Path | None, source: str = "labels.yaml"
             problems.append(Problem(source, f"'{name}': only .jpg, .jpeg and .png photos are "
                                             "supported", line, "line"))
             continue
+        problems += unknown_label_fields(name, entry, source, line)
         try:
             fields = _photo_fields(entry)
             photo = SamplePhoto(id=str(entry.get("id") or slug_id(name)), name=name,
@@ -812,6 +815,15 @@ def load_uploaded_photos(files: Iterable[tuple[str, bytes]],
     """Uploaded JPEG/PNG photos as (file name, bytes), with optional labels YAML in the
     labels.yaml schema (keys are file names; ``photos:`` may be left out). Photos without
     labels load with a warning: they are scored on speed, cost and agreement only."""
+    photos, problems, _ = match_uploaded_photos(files, labels, labels_name)
+    return photos, problems
+
+
+def match_uploaded_photos(files: Iterable[tuple[str, bytes]],
+                          labels: bytes | str | None = None, labels_name: str = "labels.yaml",
+                          ) -> tuple[list[SamplePhoto], list[Problem], list[str]]:
+    """:func:`load_uploaded_photos`, plus the names the labels give that match no photo of
+    the upload (their labels are not used: a typo in a file name, or a photo left out)."""
     problems: list[Problem] = []
     entries: dict[str, Any] = {}
     if labels is not None:
@@ -858,6 +870,7 @@ def load_uploaded_photos(files: Iterable[tuple[str, bytes]],
                                                      "synonyms, description, safety)",
                                         _line_of(entry), "line"))
             else:
+                problems += unknown_label_fields(key, entry, labels_name, _line_of(entry))
                 try:
                     fields = _photo_fields(entry)
                     if entry.get("id"):
@@ -881,11 +894,11 @@ def load_uploaded_photos(files: Iterable[tuple[str, bytes]],
                                           "agreement, not accuracy", unit="item",
                                     level="warning"))
         photos.append(photo)
-    for key, entry in entries.items():
-        if key not in used:
-            problems.append(Problem(labels_name, f"'{key}' has labels but no uploaded photo",
-                                    _line_of(entry), "line", "warning"))
-    return photos, problems
+    unmatched = [key for key in entries if key not in used]
+    for key in unmatched:
+        problems.append(Problem(labels_name, f"'{key}' has labels but no uploaded photo",
+                                _line_of(entries[key]), "line", "warning"))
+    return photos, problems, unmatched
 
 
 _CSV_ALIASES = {"prompt_id": "id", "name": "id", "text": "prompt", "question": "prompt",

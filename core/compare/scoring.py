@@ -18,6 +18,8 @@ from typing import Any
 
 import jsonschema
 
+from core.compare.samples import Assertion
+
 # ---------------------------------------------------------------------------------------------
 # Tag normalisation
 # ---------------------------------------------------------------------------------------------
@@ -348,26 +350,22 @@ def score_tagging(
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Assertion:
-    """One check on an answer; ``type`` may carry promptfoo's ``not-`` prefix."""
-
-    type: str
-    value: Any = None
-    weight: float = 1.0
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> Assertion:
-        """From a YAML/JSON mapping such as ``{"type": "max-latency", "threshold": 2000}``."""
-        value = data.get("value", data.get("threshold"))
-        if value is None and "schema" in data:
-            value = data["schema"]
-        weight = data.get("weight")
-        return cls(
-            str(data.get("type", "")).strip().lower(),
-            value,
-            1.0 if weight is None else float(weight),
-        )
+def _assertion_fields(assertion: Assertion | Mapping[str, Any] | str) -> tuple[str, Any, float]:
+    """(type, value or threshold, weight) of an assertion: the validated
+    :class:`core.compare.samples.Assertion` of a prompt set, or, for promptfoo-style checks
+    written by hand, a bare type or a mapping (which may use types uploads do not offer,
+    such as ``contains-any`` or any ``not-`` prefix)."""
+    if isinstance(assertion, Assertion):
+        value = assertion.threshold if assertion.threshold is not None else assertion.value
+        return assertion.type, value, assertion.weight
+    if isinstance(assertion, str):
+        return assertion.strip().lower(), None, 1.0
+    value = assertion.get("value", assertion.get("threshold"))
+    if value is None and "schema" in assertion:
+        value = assertion["schema"]
+    weight = assertion.get("weight")
+    return (str(assertion.get("type", "")).strip().lower(), value,
+            1.0 if weight is None else float(weight))
 
 
 @dataclass(frozen=True)
@@ -534,28 +532,22 @@ def check_assertion(
     an assertion that cannot be evaluated (bad regex or schema, no output) fails either way.
     """
     try:
-        if isinstance(assertion, Assertion):
-            a = assertion
-        elif isinstance(assertion, str):
-            a = Assertion(assertion.strip().lower())
-        else:
-            a = Assertion.from_mapping(assertion)
+        kind, value, weight = _assertion_fields(assertion)
     except Exception as exc:
         return AssertionResult(str(assertion)[:40], False, f"malformed assertion: {exc}")
-    kind = a.type.strip().lower()
     negate = kind.startswith("not-") and kind[4:] in _KNOWN
     base = kind[4:] if negate else kind
     try:
-        ok, reason = _check(base, a.value, output, latency_ms, cost_usd)
+        ok, reason = _check(base, value, output, latency_ms, cost_usd)
     except Exception as exc:  # e.g. a threshold that is not a number
-        return AssertionResult(kind, False, f"assertion error: {exc}", a.weight)
+        return AssertionResult(kind, False, f"assertion error: {exc}", weight)
     if ok is None:  # cannot be evaluated: failed, whether negated or not
-        return AssertionResult(kind, False, reason, a.weight)
+        return AssertionResult(kind, False, reason, weight)
     if negate:
         return AssertionResult(
-            kind, not ok, ("NOT wanted: " if ok else "as required, ") + reason, a.weight
+            kind, not ok, ("NOT wanted: " if ok else "as required, ") + reason, weight
         )
-    return AssertionResult(kind, ok, reason, a.weight)
+    return AssertionResult(kind, ok, reason, weight)
 
 
 def run_assertions(
@@ -577,9 +569,12 @@ def run_assertions(
 
 JudgeCall = Callable[[str], Awaitable[str]]
 
+# The rubric a judge grades with unless the spec gives its own (JudgeSpec's default and the
+# Compare page's starting text): one definition, used by every run.
 DEFAULT_RUBRIC = (
-    "Judge whether the answer is correct, complete and faithful to the reference, "
-    "without invented details."
+    "Score the answer from 0 to 1 against the reference answer: 1 when it says the same "
+    "thing correctly and completely, 0.5 when it is partly right or misses details, 0 when "
+    "it is wrong, unsafe or off-topic. Judge meaning, not wording."
 )
 
 _JUDGE_TEMPLATE = """You are an impartial evaluator. Grade the ANSWER against the RUBRIC.

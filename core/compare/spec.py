@@ -41,7 +41,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from core import safe_yaml
 from core.compare.samples import FEATURES, SampleSet, readable_errors
+from core.compare.scoring import DEFAULT_RUBRIC
 
 if TYPE_CHECKING:
     from core.compare.samples import Prompt, SamplePhoto
@@ -100,11 +102,6 @@ TYPE_DESCRIPTIONS: dict[str, str] = {
     "accuracy": "Most accurate and consistent model, whatever it costs.",
     "comprehensive": "A balance of accuracy, speed, cost and reliability.",
 }
-DEFAULT_RUBRIC = (
-    "Score the answer from 0 to 1 against the reference answer: 1 when it says the same "
-    "thing correctly and completely, 0.5 when it is partly right or misses details, 0 when "
-    "it is wrong, unsafe or off-topic. Judge meaning, not wording."
-)
 
 
 class SpecError(ValueError):
@@ -538,7 +535,9 @@ def load_spec(source: str | Path) -> ComparisonSpec:
     else:
         text = source
     try:
-        data = yaml.safe_load(text)
+        data = safe_yaml.load(text)
+    except safe_yaml.YAMLRefused as exc:
+        raise SpecError([where + str(exc)]) from None
     except yaml.YAMLError as exc:
         raise SpecError([where + _yaml_problem(exc)]) from None
     if data is None:

@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from core.provider_names import PROVIDER_TYPES, ProviderType, ProviderTypeInfo
-from core.validation import error_phrase
+from core.validation import error_phrase, messages
 
 FIELD_LABELS: dict[str, str] = {
     "type": "Provider type",
@@ -354,18 +354,13 @@ def _text(err: Mapping[str, Any]) -> str:
     })
 
 
+def _where(err: Mapping[str, Any]) -> str:
+    if err.get("type", "").startswith("union_tag"):
+        return FIELD_LABELS["type"]
+    return _label(tuple(err.get("loc") or ()))
+
+
 def validation_messages(exc: ValidationError | ValueError) -> list[str]:
-    """Pydantic errors as "Field: message" lines an end user can act on (no input values)."""
-    if not isinstance(exc, ValidationError):
-        return [str(exc)]
-    out: list[str] = []
-    for err in exc.errors(include_input=False, include_url=False):
-        loc = tuple(err.get("loc") or ())
-        label = _label(loc)
-        if err.get("type", "").startswith("union_tag"):
-            label = FIELD_LABELS["type"]
-        text = _text(err)
-        line = f"{label}: {text}" if label else text[:1].upper() + text[1:]
-        if line not in out:
-            out.append(line)
-    return out
+    """Pydantic errors as "Field: message" lines an end user can act on (no input values),
+    by :func:`core.validation.messages` with this form's labels."""
+    return messages(exc, label=_where, phrase=_text, capitalise=True)

@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml
 
+from core import safe_yaml
+
 log = logging.getLogger(__name__)
 
 # Common photo labels: wrong answers come from here, and unknown images get a plausible
@@ -137,7 +139,7 @@ class Knowledge:
             photos.update(_load_labels(samples_dir))
             for path in _prompt_files(samples_dir):
                 try:
-                    _collect_prompts(yaml.safe_load(path.read_text(encoding="utf-8")), refs)
+                    _collect_prompts(safe_yaml.load(path.read_text(encoding="utf-8")), refs)
                 except (OSError, yaml.YAMLError) as exc:
                     log.warning("simulator: cannot read prompt set %s: %s", path, exc)
         return cls(photos, refs).merged(ground_truth, prompt_set)
@@ -175,7 +177,7 @@ def _load_labels(folder: Path) -> dict[str, Photo]:
     if not path.is_file():
         return {}
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = safe_yaml.load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         log.warning("simulator: cannot read %s: %s", path, exc)
         return {}

@@ -18,7 +18,7 @@ dates (see ``core.pricing.PriceOverride``); ``reprice_log`` records each re-pric
 run (spec, status, progress, the process that runs it in ``owner``) and one per finished call
 (unique per run, model, item and iteration, which is what a resumed run skips). Each batch of
 results lands in the same transaction as its ``usage_events`` rows (``source='benchmark'``)
-and their rollups (``core.warehouse.comparisons``).
+and their rollups (``core.warehouse.comparison_runs``).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import re
 import time
 from pathlib import Path
 
-from tests.helpers import page_path, png, signed_in
+from tests.helpers import page_path, png, signed_in, yaml_bomb
 
 
 def _open(username: str):
@@ -20,7 +20,8 @@ def _open(username: str):
 KEYS = ["sim-openai/gpt-4o-mini", "sim-gemini/gemini-2.0-flash"]
 
 
-def _start(at, photos: list[str], features: list[str] | None = None) -> None:
+def _start(at, photos: list[str], features: list[str] | None = None,
+           comparison_type: str | None = None) -> None:
     box = at.multiselect(key="cmp_models")
     assert all(any(o.startswith(k.split("/")[1]) for o in box.options) for k in KEYS), \
         box.options  # shown as "model · provider name"
@@ -29,6 +30,8 @@ def _start(at, photos: list[str], features: list[str] | None = None) -> None:
     if features is not None:
         at.multiselect(key="cmp_features").set_value(features)
     at.number_input(key="cmp_iter").set_value(1)
+    if comparison_type is not None:
+        at.selectbox(key="cmp_type").set_value(comparison_type)
     at.run(timeout=60)
     assert any("= " in c.value and "calls" in c.value for c in at.caption)
     at.button(key="cmp_start").click().run(timeout=60)
@@ -54,15 +57,24 @@ def _table(at, *columns: str):
 
 
 def test_run_a_comparison_and_see_the_results(seeded_home: Path, sim) -> None:
+    """The seeded simulator answers these 15 items the same way every time: gpt-4o-mini is
+    more accurate (0.76 vs 0.63), gemini-2.0-flash costs half as much per accurate answer,
+    and 15 items are too few for the accuracy gap to be significant. The accuracy weights
+    make the best overall independent of the measured latencies (wall-clock, so not seeded):
+    speed and cost together weigh less than the accuracy lead."""
     at = _open("analyst")
-    _start(at, ["chelsea", "coffee", "astronaut", "rocket"])
+    _start(at, ["chelsea", "coffee", "astronaut", "rocket"], comparison_type="accuracy")
     _wait_for_results(at)
     labels = {m.label: m.value for m in at.metric}
-    assert labels.get("Best overall") in ("gpt-4o-mini", "gemini-2.0-flash")  # short names
+    assert labels["Best overall"] == "gpt-4o-mini"  # short names
+    assert labels["Most accurate"] == "gpt-4o-mini"
+    assert labels["Most cost-effective"] == "gemini-2.0-flash"
     summary = next(d.value for d in at.dataframe if "Accuracy 95% CI" in d.value.columns)
     assert len(summary) == 2 and (summary["Calls"] == 4 + 11).all()
-    verdict = [s.value for s in at.success] + [i.value for i in at.info]
-    assert any("Winner" in v or "no significant difference" in v for v in verdict), verdict
+    assert not at.success  # no winner...
+    assert any(i.value.startswith("no significant difference on accuracy between "
+                                  "sim-openai/gpt-4o-mini and sim-gemini/gemini-2.0-flash "
+                                  "(15 items)") for i in at.info), [i.value for i in at.info]
     assert at.selectbox(key="cmp_item").options  # side by side
 
     # the catalog now shows each compared model's measured accuracy, and filters on it
@@ -123,14 +135,16 @@ def test_recommendations_rerun_and_runs_compared(seeded_home: Path, sim) -> None
     older = runs["Run"].iloc[-1]  # the table lists the newest first
     assert changes["Baseline"].str.endswith(older[:6]).all()
     assert (changes["Shared items"] == 6 + 11 + 11).all()
-    assert changes["Verdict"].isin(["no significant change in accuracy", "more accurate",
-                                    "less accurate"]).all()
+    # the seeded simulator answers a repeated request differently (its n-th time), but over
+    # 28 items neither model's change is beyond chance
+    assert (changes["Verdict"] == "no significant change in accuracy").all(), changes
     assert len(_table(at, "$ / accurate result", "Run")) == 4
 
 
 LABELS = b"""photos:
   red.png: {tags: [red, square], synonyms: {red: [crimson]}, description: A red square.}
   blue.png: {tags: [blue, square], description: A blue square.}
+  green.png: {tags: [green, square]}
 """
 PROMPTS_CSV = (b"id,feature,prompt,reference,icontains\n"
                b"sq-1,search_processing,Which colour is the first square?,Red.,red\n"
@@ -160,6 +174,9 @@ def test_upload_own_samples_judge_them_and_delete_the_set(seeded_home: Path, sim
     _upload_set(at, "Squares")
     saved = [s.value for s in at.success]
     assert any("Saved “Squares”: 2 photos (2 labelled) and 2 prompts" in s for s in saved), saved
+    # labels for a photo that was not uploaded are not dropped without a word
+    assert any("not in the set, so those labels were not used: green.png" in w.value
+               for w in at.warning), [w.value for w in at.warning]
     problems = _table(at, "Problem")
     assert any("notes.png" in f for f in problems["File"])  # the bad photo, by name
     assert any(w == "row 3" for w in problems["Where"])  # the bad CSV row, by row
@@ -253,7 +270,7 @@ def test_a_run_interrupted_by_a_stopped_app_can_be_resumed(seeded_home: Path, si
     from core.compare import jobs
     from core.compare.spec import parse_spec
     from core.settings import get_settings
-    from core.warehouse import comparisons as wc
+    from core.warehouse import comparison_runs as wc
     from core.warehouse.db import Warehouse
 
     wh = Warehouse(get_settings().warehouse_path)
@@ -275,7 +292,7 @@ def test_a_run_interrupted_by_a_stopped_app_can_be_resumed(seeded_home: Path, si
 
 def test_advanced_settings_go_into_the_run_spec(seeded_home: Path, sim) -> None:
     from core.settings import get_settings
-    from core.warehouse import comparisons as wc
+    from core.warehouse import comparison_runs as wc
     from core.warehouse.db import Warehouse
 
     at = _open("analyst")
@@ -292,3 +309,51 @@ def test_advanced_settings_go_into_the_run_spec(seeded_home: Path, sim) -> None:
     wh.close()
     assert spec["timeout_s"] == 20 and spec["temperature"] == 0.0 and spec["max_tokens"] == 300
     assert spec["rate_limits_rpm"] == {"sim-openai": 600} and spec["retries"] == 2
+
+
+def test_a_yaml_bomb_as_labels_is_refused_on_the_page(seeded_home: Path, sim) -> None:
+    at = _open("analyst")
+    at.segmented_control(key="compare_view").set_value("Your samples").run(timeout=60)
+    at.text_input(key="up_name").input("Bomb")
+    at.file_uploader(key="up_photos").upload("red.png", png(200, 0, 0, 8), "image/png")
+    at.run(timeout=60)
+    at.file_uploader(key="up_labels").upload("labels.yaml", yaml_bomb().encode(), "application/yaml")
+    at.run(timeout=60)
+    at.button(key="up_save").click().run(timeout=60)
+    assert not at.exception, at.exception
+    problems = _table(at, "Problem")
+    refused = problems[problems["File"] == "labels.yaml"]
+    assert list(refused["Where"]) == ["line 1"] and list(refused["Level"]) == ["error"]
+    assert refused["Problem"].iloc[0].startswith("not read: YAML anchors and aliases")
+
+
+def test_csv_downloads_neutralise_spreadsheet_formulas(seeded_home: Path, sim,
+                                                       monkeypatch) -> None:
+    """A sample set's name and a photo's file name are the user's text: in the CSVs the
+    page offers they come out as text, never as formulas a spreadsheet would run."""
+    import streamlit as st
+    from streamlit.delta_generator import DeltaGenerator
+
+    offered: dict[str, object] = {}
+    real = DeltaGenerator.download_button
+
+    def spy(self, label, data, *args, **kwargs):
+        offered[kwargs.get("key") or label] = data
+        return real(self, label, data, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaGenerator, "download_button", spy)
+    monkeypatch.setattr(st, "download_button", lambda *a, **kw: spy(st._main, *a, **kw))
+    at = _open("analyst")
+    at.segmented_control(key="compare_view").set_value("Your samples").run(timeout=60)
+    at.text_input(key="up_name").input("@SUM(1+1)")
+    box = at.file_uploader(key="up_photos")
+    box.upload("red.png", png(200, 0, 0, 8), "image/png")
+    box.upload("=HYPERLINK(1).png", b"not an image", "image/png")
+    at.run(timeout=60)
+    at.button(key="up_save").click().run(timeout=60)
+    assert not at.exception, at.exception
+    problems = offered["dl_upload"]
+    sets = offered["dl_sets"]
+    assert isinstance(problems, bytes) and isinstance(sets, bytes)
+    assert b"'=HYPERLINK(1).png" in problems and b"\n=HYPERLINK" not in problems
+    assert b"'@SUM(1+1)" in sets and b"\n@SUM" not in sets

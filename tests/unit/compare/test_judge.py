@@ -35,7 +35,7 @@ from core.connections import ensure_demo_providers
 from core.pricing import price_for
 from core.providers.base import Adapter, Completion, TokenUsage
 from core.providers.errors import BadRequest, RateLimited, Unavailable
-from core.warehouse import comparisons as wc
+from core.warehouse import comparison_runs as wc
 from core.warehouse.db import Warehouse
 from tests.helpers import forbid_non_loopback
 

@@ -32,7 +32,7 @@ from core.compare.runner import (
 from core.providers.base import Adapter, CallOptions, Completion, ImagePart, TextPart
 from core.providers.registry import make_adapter
 from core.simulator.server import SimulatorHandle, start_background
-from core.warehouse import comparisons as wc
+from core.warehouse import comparison_runs as wc
 from core.warehouse.db import Warehouse
 
 pytestmark = pytest.mark.timeout(120)
@@ -252,10 +252,10 @@ def test_500_timeouts_and_malformed_bodies_are_recorded_and_the_run_completes(
     calls = plan(list(MODELS), items=3)
     run_id = wc.create_run(wh, ORG, "faults", {}, created_by="ann", total_calls=len(calls))
     policy = RetryPolicy(transient_retries=1, backoff_base_s=0.01, backoff_max_s=0.02)
-    t0 = time.monotonic()
     result = run(fresh, calls, WarehouseRecorder(wh, ORG, run_id), run_id=run_id,
                  limits=RunLimits(concurrency=12, timeouts={"ge": 0.3}, retry=policy))
-    assert time.monotonic() - t0 < 4.5  # the 5 s hangs were cut at 0.3 s
+    # the simulator's 5 s hangs were cut by the 0.3 s timeout: recorded as timeouts, retried
+    # once (below); how long that took on the clock is bench/'s business, not a test's
     assert result.status == "done" and result.done == 12 and result.errors == 9
     df = wc.load_results(wh, ORG, run_id).set_index("model_key")
     assert set(df.loc["oa", "status"]) == {"ok"}
@@ -306,7 +306,6 @@ def test_requests_per_minute_are_respected_per_provider(fresh: SimulatorHandle) 
     log = new_log()
     rec = MemoryRecorder()
     calls = plan(["oa", "an"], items=6)
-    t0 = time.monotonic()
     result = run(fresh, calls, rec, watch=log,
                  limits=RunLimits(concurrency=8, rpm={"sim-openai": 600, "sim-anthropic": None}))
     assert result.done == 12
@@ -314,7 +313,9 @@ def test_requests_per_minute_are_respected_per_provider(fresh: SimulatorHandle) 
     gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     assert len(starts) == 6 and min(gaps) >= 0.1 - 0.005  # 600/min: one per 100 ms
     others = [s for (model, _), s, _e, _x in log["events"] if model != "gpt-4o-mini"]
-    assert max(others) - t0 < 0.45  # the unlimited provider did not wait for the limited one
+    # the unlimited provider did not wait for the limited one: all six of its calls left
+    # before the limited provider's second call was allowed to (order, not a clock limit)
+    assert len(others) == 6 and sum(s < starts[1] for s in others) == 6
 
 
 def test_rate_limiter_paces_and_allows_bursts() -> None:

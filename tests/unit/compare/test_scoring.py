@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.compare.scoring import (
+    DEFAULT_RUBRIC,
     Assertion,
     Bucket,
     BucketThresholds,
@@ -298,10 +299,27 @@ def test_failed_call_fails_text_assertions_even_negated() -> None:
         assert not r.passed and "no output" in r.reason
 
 
+def test_scoring_checks_a_prompt_sets_own_assertions() -> None:
+    """One Assertion type: the validated one of prompt sets, checked as it is (no dict
+    round trip), thresholds included."""
+    from core.compare import samples
+
+    assert Assertion is samples.Assertion
+    fast = Assertion(type="max-latency", threshold=500)
+    assert check_assertion(fast, "x", latency_ms=420).passed
+    assert not check_assertion(fast, "x", latency_ms=900).passed
+    cheap = samples.Assertion.model_validate({"type": "cost", "value": 0.01, "weight": 2})
+    result = check_assertion(cheap, "x", cost_usd=0.02)
+    assert not result.passed and result.weight == 2 and "0.02" in result.reason
+    schema = Assertion(type="json-schema", value={"type": "object", "required": ["answer"]})
+    assert check_assertion(schema, OUT).passed
+    assert check_assertion(Assertion(type="not-contains", value="London"), OUT).passed
+
+
 def test_run_assertions_weighted_score() -> None:
     outcome = run_assertions(
         [
-            Assertion("contains", "Paris", weight=3),
+            Assertion(type="contains", value="Paris", weight=3),
             {"type": "is-json"},
             {"type": "contains", "value": "London", "weight": 1},
         ],
@@ -310,7 +328,8 @@ def test_run_assertions_weighted_score() -> None:
     assert outcome.score == pytest.approx(4 / 5)
     assert not outcome.passed and len(outcome.results) == 3
     assert run_assertions([], OUT).score is None
-    unweighted = run_assertions([Assertion("is-json", weight=0), Assertion("equals", "x", 0)], OUT)
+    unweighted = run_assertions([Assertion(type="is-json", weight=0),
+                                 Assertion(type="equals", value="x", weight=0)], OUT)
     assert unweighted.score == 0.5
 
 
@@ -360,6 +379,14 @@ def test_judge_prompt_has_rubric_reference_and_fenced_answer() -> None:
     assert "Be strict." in p and "REFERENCE ANSWER:\nParis" in p and "Capital?" in p
     assert "<<<\nIt is Paris.\n>>>" in p and '"score"' in p
     assert "REFERENCE" not in build_judge_prompt(None, "x")
+
+
+def test_one_default_rubric_the_one_runs_use() -> None:
+    from core.compare import spec
+
+    assert spec.JudgeSpec(provider="openai", model="gpt-4.1").rubric == DEFAULT_RUBRIC
+    assert spec.DEFAULT_RUBRIC is DEFAULT_RUBRIC
+    assert DEFAULT_RUBRIC in build_judge_prompt(None, "x")  # a judge without a rubric too
 
 
 @pytest.mark.parametrize(

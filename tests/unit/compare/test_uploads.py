@@ -24,7 +24,7 @@ from core.config_store import ProviderStore
 from core.connections import ensure_demo_providers
 from core.domain import DEMO_ORG
 from core.simulator.truth import VOCABULARY
-from core.warehouse import comparisons as wc
+from core.warehouse import comparison_runs as wc
 from core.warehouse.db import Warehouse
 from tests.helpers import forbid_non_loopback
 

@@ -1,4 +1,4 @@
-"""Model comparisons in the warehouse: runs, per-call results, and their usage events.
+"""The comparison-run repository: runs, per-call results, and their usage events, in the warehouse.
 
 A comparison's calls are real model calls, so each finished call is stored twice, in ONE
 transaction per batch: as a ``comparison_results`` row (output, score, bucket, …) and as a
