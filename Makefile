@@ -45,6 +45,7 @@ $(AXE):
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # The browser suite runs in its own process: Playwright's sync API keeps an asyncio loop
 # running in the main thread for the whole session, where core's asyncio.run() cannot run.

@@ -60,7 +60,7 @@ class TestOutcome:
     throttled: Throttled | None = None
 
 
-def simulator_root() -> str | None:
+def simulator_root() -> str:
     """Where simulated providers live: ``SWITCHYARD_SIMULATOR_URL`` (e.g. a
     ``switchyard simulator`` you started) or an in-process simulator started on first use."""
     from core.settings import lookup

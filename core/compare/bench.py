@@ -57,7 +57,7 @@ from core.providers.errors import ProviderError
 from core.providers.registry import make_adapter
 from core.simulator.launcher import base_urls
 from core.warehouse import comparison_runs as wc
-from core.warehouse.db import Warehouse
+from core.warehouse.db import Warehouse, one_row
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTOS = ROOT / "data" / "samples" / "photos"
@@ -307,9 +307,8 @@ def run_compare_bench(
         say(f"baseline without HTTP (adapters that sleep {latency_ms:g} ms): {base_s:.2f} s")
         df = wc.load_results(wh, "bench", run_id)
         with wh.cursor() as cur:
-            events = cur.execute(
-                "SELECT count(*) FROM usage_events WHERE source = 'benchmark' "
-                "AND request_id LIKE ?", [f"cmp:{run_id}:%"]).fetchone()[0]
+            events = one_row(cur, "SELECT count(*) FROM usage_events WHERE source = 'benchmark' "
+                             "AND request_id LIKE ?", [f"cmp:{run_id}:%"])[0]
         wh.close()
         ok = int((df["status"] == "ok").sum())
         say(f"{len(df)} results recorded ({ok} ok), {events} usage events, median call "

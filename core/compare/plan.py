@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from core.catalog.view import provider_name_for
 from core.compare.runner import Outcome, PlannedCall, ScoreResult
@@ -43,7 +43,7 @@ class Item:
     """One photo or prompt every model answers."""
 
     id: str
-    kind: str  # "photo" | "prompt"
+    kind: Literal["photo", "prompt"]
     photo: SamplePhoto | None = None
     prompt: Prompt | None = None
 
@@ -124,8 +124,9 @@ def build_plan(spec: ComparisonSpec, samples: SampleSet,
         items[f"prompt:{prompt.id}"] = Item(f"prompt:{prompt.id}", "prompt", prompt=prompt)
     if not items:
         raise SpecError(["choose at least one photo or prompt"])
-    parts = {iid: (_photo_parts(it.photo, samples.tagging_prompt) if it.photo else
-                   _prompt_parts(it.prompt, samples)) for iid, it in items.items()}
+    parts = {iid: (_photo_parts(it.photo, samples.tagging_prompt) if it.photo is not None else
+                   _prompt_parts(it.prompt, samples) if it.prompt is not None else [])
+             for iid, it in items.items()}
     calls = []
     for key, ref in models.items():
         record = providers[key]

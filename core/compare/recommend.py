@@ -297,7 +297,8 @@ def recommend(results: pd.DataFrame, spec: ComparisonSpec, *, best_overall: str 
     accurate result, reliability, consistency) are the analysis's, so page, CLI and export
     agree; ``features`` maps item ids to the feature they test (photos: photo_analysis)."""
     labels = {f"m{i + 1}": ref.display for i, ref in enumerate(spec.models)}
-    if len(labels) < 2 or results.empty or best_overall not in labels.values():
+    if len(labels) < 2 or results.empty or best_overall is None \
+            or best_overall not in labels.values():
         return []
     t = _item_table(results, labels)
     if not t.items:

@@ -234,13 +234,13 @@ def check_upload(photos: Iterable[tuple[str, bytes]] = (), labels: bytes | str |
     photo_ids = {p.id for p in good_photos}
     prompts: list[Prompt] = []
     first_in: dict[str, str] = {}
-    for name, data in prompt_files:
-        name = Path(str(name)).name or "prompts"
-        data, problem = _text_file(name, data, "prompt set")
-        if problem or data is None:
+    for raw_name, raw in prompt_files:
+        name = Path(str(raw_name)).name or "prompts"
+        text, problem = _text_file(name, raw, "prompt set")
+        if problem or text is None:
             problems.append(problem or Problem(name, "is empty", unit="item"))
             continue
-        loaded, found = load_prompt_upload(name, data, default_feature)
+        loaded, found = load_prompt_upload(name, text, default_feature)
         problems += found
         for q in loaded:
             if q.id in first_in:

@@ -19,7 +19,7 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from difflib import get_close_matches
 from pathlib import Path
@@ -554,7 +554,7 @@ class _LineLoader(safe_yaml.SafeLoader):
     they start on."""
 
 
-def _construct_map(loader: _LineLoader, node: yaml.MappingNode):  # type: ignore[no-untyped-def]
+def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Iterator[_LineDict]:
     data = _LineDict()
     data.line = node.start_mark.line + 1
     yield data
@@ -565,7 +565,7 @@ class _LineList(list):
     item_lines: list[int]
 
 
-def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode):  # type: ignore[no-untyped-def]
+def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> Iterator[_LineList]:
     data = _LineList()
     data.item_lines = [child.start_mark.line + 1 for child in node.value]
     yield data
@@ -688,8 +688,8 @@ def _feature_sets(doc: Any, source: str, default_feature: str | None
                                             str(block.get("description") or "").split()))
             groups.append((feature, block, block.get("prompts")))
     elif isinstance(doc, Mapping) and "prompts" in doc:
-        feature = doc.get("feature") or default_feature
-        groups.append((str(feature) if feature else None, doc, doc.get("prompts")))
+        named = doc.get("feature") or default_feature
+        groups.append((str(named) if named else None, doc, doc.get("prompts")))
     else:
         problems.append(Problem(source, "expected 'features:' (prompt sets per feature), "
                                         "'prompts:' or a list of prompts", unit="line"))
@@ -860,23 +860,23 @@ def match_uploaded_photos(files: Iterable[tuple[str, bytes]],
         photo_id, k = base, 2
         while photo_id in ids:
             photo_id, k = f"{base}-{k}", k + 1
-        key = next((by_key[a] for a in (name, name.lower(), base) if a in by_key), None)
+        label_key = next((by_key[a] for a in (name, name.lower(), base) if a in by_key), None)
         fields: dict[str, Any] = {}
-        if key is not None:
-            entry = entries[key]
-            used.add(key)
+        if label_key is not None:
+            entry = entries[label_key]
+            used.add(label_key)
             if not isinstance(entry, Mapping):
-                problems.append(Problem(labels_name, f"'{key}': labels must be a mapping (tags, "
+                problems.append(Problem(labels_name, f"'{label_key}': labels must be a mapping (tags, "
                                                      "synonyms, description, safety)",
                                         _line_of(entry), "line"))
             else:
-                problems += unknown_label_fields(key, entry, labels_name, _line_of(entry))
+                problems += unknown_label_fields(label_key, entry, labels_name, _line_of(entry))
                 try:
                     fields = _photo_fields(entry)
                     if entry.get("id"):
                         photo_id = str(entry["id"])
                 except ValueError as exc:
-                    problems.append(Problem(labels_name, f"'{key}': {exc}", _line_of(entry),
+                    problems.append(Problem(labels_name, f"'{label_key}': {exc}", _line_of(entry),
                                             "line"))
                     fields = {}
         try:
@@ -894,10 +894,10 @@ def match_uploaded_photos(files: Iterable[tuple[str, bytes]],
                                           "agreement, not accuracy", unit="item",
                                     level="warning"))
         photos.append(photo)
-    unmatched = [key for key in entries if key not in used]
-    for key in unmatched:
-        problems.append(Problem(labels_name, f"'{key}' has labels but no uploaded photo",
-                                _line_of(entries[key]), "line", "warning"))
+    unmatched = [stray for stray in entries if stray not in used]
+    for stray in unmatched:
+        problems.append(Problem(labels_name, f"'{stray}' has labels but no uploaded photo",
+                                _line_of(entries[stray]), "line", "warning"))
     return photos, problems, unmatched
 
 

@@ -121,7 +121,7 @@ class TagVocabulary:
     @classmethod
     def from_labels(
         cls,
-        tags: Iterable[str | Mapping[str, Any]] = (),
+        tags: Iterable[Any] = (),  # str, a mapping, or an object with name/synonyms
         synonyms: Mapping[str, Iterable[str]] | None = None,
     ) -> TagVocabulary:
         """Tags as plain strings, ``{"tag"|"name": str, "synonyms": [...]}`` mappings or
@@ -149,8 +149,8 @@ class TagVocabulary:
                 name = entry.get("tag") or entry.get("name") or entry.get("label")
                 if name:
                     add(str(name), entry.get("synonyms") or ())
-            elif isinstance(getattr(entry, "name", None), str):  # e.g. a samples.Tag model
-                add(entry.name, getattr(entry, "synonyms", None) or ())
+            elif isinstance(tag_name := getattr(entry, "name", None), str):  # a samples.Tag
+                add(tag_name, getattr(entry, "synonyms", None) or ())
             elif entry is not None:
                 add(str(entry), ())
         for canon, syns in (synonyms or {}).items():
@@ -715,9 +715,9 @@ def parse_judge_output(text: str | None) -> JudgeVerdict:
             if score is not None:
                 break
     if score is None:
-        m = re.fullmatch(r"\**\s*" + _NUM + r"\s*(%)?\s*\**\.?", body)
-        if m:
-            score = _scale(float(m.group(1)), None, bool(m.group(2)), m.group(1))
+        whole = re.fullmatch(r"\**\s*" + _NUM + r"\s*(%)?\s*\**\.?", body)
+        if whole:
+            score = _scale(float(whole.group(1)), None, bool(whole.group(2)), whole.group(1))
     if score is None:
         return JudgeVerdict(None, f"no score found in judge reply: {_short(body, 120)}", raw)
 

@@ -408,8 +408,10 @@ def record_results(
         if len(set(kinds)) != len(kinds):
             raise ValueError("a result may carry at most one side call of each kind")
     if len({r.key for r in rows}) != len(rows):  # the first of repeated keys wins
-        seen: set[CallKey] = set()
-        rows = [r for r in rows if not (r.key in seen or seen.add(r.key))]
+        firsts: dict[CallKey, ResultRow] = {}
+        for r in rows:
+            firsts.setdefault(r.key, r)
+        rows = list(firsts.values())
     with wh.transaction() as cur:
         added = _insert_batch(cur, org_id, run_id, rows, feature) if rows else 0
         # the run's row last: a run of another organization rolls everything back here
