@@ -60,12 +60,17 @@ def init(demo: bool) -> None:
         report = build_demo(wh, events=s.demo_events, days=s.demo_days, seed=7)
         click.echo(report.summary())
     if demo:
-        from core.config_store import ProviderStore
+        from core.catalog.view import ensure_demo_catalog
+        from core.config_store import CatalogStore, ProviderStore
         from core.connections import ensure_demo_providers
 
-        sims = [r for r in ensure_demo_providers(ProviderStore()) if r.simulated]
+        store = ProviderStore()
+        sims = [r for r in ensure_demo_providers(store) if r.simulated]
         if sims:
             click.echo(f"Demo organization: {len(sims)} simulated providers (no keys needed).")
+        run = ensure_demo_catalog(store, CatalogStore(), DEMO_ORG)  # the first discovery
+        if run is not None:
+            click.echo(f"Demo catalog: {run.summary()}")
 
 
 @main.command()

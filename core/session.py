@@ -1,7 +1,8 @@
-"""Streamlit glue shared by app.py and the pages: sign-in, the current user, the warehouse.
+"""Streamlit glue shared by app.py and the pages: sign-in, navigation and flash messages.
 
 Kept apart from :mod:`core.auth` (which knows nothing of Streamlit) so the rules stay
-testable without a browser, while every page can repeat the role check in one line.
+testable without a browser, while every page can repeat the role check in one line. The
+resources pages use (warehouse, stores) are in :mod:`core.resources`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from streamlit.errors import StreamlitAPIException
 from core.auth import AccessDenied, User, UserError, UserStore
 from core.domain import DEMO_ORG, Role
 from core.settings import cookie_key, get_settings
-from core.warehouse.db import Warehouse, WarehouseBusy
+from core.warehouse.db import WarehouseBusy
 
 APP_ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,75 +28,6 @@ PAGE_FILES: dict[str, tuple[str, str, str]] = {
     "providers": ("pages/providers.py", "Providers", ":material/hub:"),
     "users": ("pages/users.py", "Users", ":material/group:"),
 }
-
-
-@st.cache_resource(show_spinner=False)
-def _warehouse(path: str) -> Warehouse:
-    # The app keeps the file open while pages use it and lets go after 2 s idle,
-    # so a CLI ingest waits at most a moment (see core.warehouse.db).
-    return Warehouse(Path(path), idle_close_s=2.0, lock_timeout_s=get_settings().lock_timeout_s,
-                     label="the Switchyard app")
-
-
-def warehouse() -> Warehouse:
-    return _warehouse(str(get_settings().warehouse_path))
-
-
-@st.cache_resource(show_spinner=False)
-def _demo_providers(config_path: str) -> bool:
-    # Once per process: the demo organization gets its simulated providers (see connections).
-    from core.config_store import ProviderStore
-    from core.connections import ensure_demo_providers
-
-    ensure_demo_providers(ProviderStore())
-    return True
-
-
-def provider_store():
-    """The config store's providers, with the demo organization provisioned."""
-    from core.config_store import ProviderStore
-
-    _demo_providers(str(get_settings().config_path))
-    return ProviderStore()
-
-
-def catalog_store():
-    """The model catalog; the demo organization's is filled by one discovery on first use."""
-    from core.catalog.view import ensure_demo_catalog
-    from core.config_store import CatalogStore
-
-    store = CatalogStore()
-    user = current_user()
-    flag = f"_catalog_checked_{user.org_id}"
-    if not st.session_state.get(flag):
-        with st.spinner("Discovering the demo providers' models…"):
-            run = ensure_demo_catalog(provider_store(), store, user.org_id)
-        if run is not None and run.status == "failed":
-            st.warning(f"{run.summary()} Try **Discover models** on the Discovery tab.")
-        else:  # tried again on the next rerun when every provider failed
-            st.session_state[flag] = True
-    return store
-
-
-@st.cache_data(ttl=60, show_spinner=False)
-def local_ollama() -> str | None:
-    """The URL of an Ollama answering on this machine, if any (checked once a minute)."""
-    import asyncio
-
-    import httpx
-
-    from core.providers.ollama import detect_local
-
-    url = "http://localhost:11434"
-
-    async def probe() -> bool:
-        async with httpx.AsyncClient() as client:
-            return await detect_local(client, url, timeout=0.5)
-
-    try:
-        return url if asyncio.run(probe()) else None
-    except Exception:  # noqa: BLE001 - detection is a convenience, never an error
-        return None
 
 
 def _first_admin_form(store: UserStore) -> None:

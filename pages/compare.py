@@ -12,7 +12,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import session
+from core import resources, session
 from core.auth import CATALOG_TEST_ROLES
 from core.catalog import view as cat
 from core.compare import jobs
@@ -45,8 +45,8 @@ from core.warehouse import comparisons as wc
 user = session.require_page("compare")
 org_id = user.org_id
 may_run = user.role in CATALOG_TEST_ROLES
-providers = session.provider_store()
-wh = session.warehouse()
+providers = resources.provider_store()
+wh = resources.warehouse()
 sample_store = SampleStore()
 
 st.title("Compare models")
@@ -412,7 +412,7 @@ def _advanced_settings(provider_ids: list[str]) -> dict:
 
 
 def _new_comparison() -> None:
-    catalog = cat.build_catalog(org_id, providers=providers, catalog=session.catalog_store(),
+    catalog = cat.build_catalog(org_id, providers=providers, catalog=resources.catalog_store(),
                                 warehouse=wh)
     active = [e for e in catalog.entries if e.model.active and e.model.kind != "tagging"]
     options = {e.key: f"{e.model.model_id} · {e.provider.name}" for e in active}

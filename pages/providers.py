@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 from pydantic import ValidationError
 
-from core import connections, session
+from core import connections, resources, session
 from core.auth import PROVIDER_ROLES
 from core.config_store import KEEP, ConfigStoreError, ProviderRecord, ProviderStore
 from core.config_store.schemas import parse_provider_settings, validation_messages
@@ -21,7 +21,7 @@ from core.provider_names import PROVIDER_TYPES, KeyPolicy, ProviderType
 
 user = session.require_page("providers")
 manage = user.role in PROVIDER_ROLES
-store: ProviderStore = session.provider_store()
+store: ProviderStore = resources.provider_store()
 org_id = user.org_id
 
 st.title("Providers")
@@ -108,7 +108,7 @@ if not manage:
     st.stop()
 
 # --- a local Ollama, offered when one answers on localhost:11434 ------------------------
-local = session.local_ollama()
+local = resources.local_ollama()
 if local and not any(r.type is ProviderType.ollama and not r.simulated for r in records):
     with st.container(border=True):
         st.markdown(f"**A local Ollama is running** at `{local}`.")
