@@ -11,7 +11,7 @@ from core.settings import get_settings  # noqa: E402
 
 session.leave_pages_folder_mode()
 get_settings().ensure_home()
-user, authenticator = session.sign_in()
+user = session.sign_in()
 if not resources.demo_ready():  # once per process: the demo's providers and first discovery
     with st.spinner("Setting up the demo organization…"):
         demo_run = resources.prepare_demo()
@@ -19,5 +19,5 @@ if not resources.demo_ready():  # once per process: the demo's providers and fir
         st.warning(f"{demo_run.summary()} Try **Discover models** on the Model catalog's "
                    "Discovery tab.")
 page = st.navigation(session.navigation(user))
-session.sidebar(user, authenticator)
+session.sidebar(user)
 page.run()

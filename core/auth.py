@@ -206,13 +206,45 @@ class UserStore:
             }
             return self._user(username, users[username])
 
+    def _end_sessions(self, username: str, org_id: str | None, acting: User | None,
+                      reason: str) -> None:
+        """End the user's sessions, before the change is written: if writing fails, they
+        sign in again, never the other way round."""
+        from datetime import UTC, datetime
+
+        from core.config_store.sessions import SessionStore
+
+        SessionStore(settings=self.settings).revoke_user(
+            username, actor=acting.username if acting else "cli", reason=reason,
+            now=datetime.now(UTC), org_id=org_id)
+
     def set_role(self, username: str, role: Role | str, *, acting: User) -> User:
         role = Role(role)
         with self._locked() as data:
             rec = self._editable(data, username, acting)
             if rec.get("owner") and role is not Role.admin:
                 raise UserError("The instance owner stays an admin.")
+            if rec.get("roles") != [role.value]:
+                self._end_sessions(username, rec.get("org_id"), acting, "role changed")
             rec["roles"] = [role.value]
+            return self._user(username, rec)
+
+    def set_org(self, username: str, org_id: str, *, acting: User) -> User:
+        """Move a user to another organization (the instance owner only: no one else sees
+        two organizations). Their sessions end, so nothing of the old one stays open."""
+        try:
+            org_id = check_org_id(org_id)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        if not acting.owner:
+            raise AccessDenied("Only the instance owner can move users between organizations.")
+        with self._locked() as data:
+            rec = self._editable(data, username, acting)
+            if rec.get("owner"):
+                raise UserError("The instance owner stays in their organization.")
+            if rec.get("org_id") != org_id:
+                self._end_sessions(username, rec.get("org_id"), acting, "organization changed")
+            rec["org_id"] = org_id
             return self._user(username, rec)
 
     def set_password(self, username: str, password: str, *, acting: User) -> None:
@@ -223,6 +255,7 @@ class UserStore:
                 rec = self._editable(data, username, acting)
             else:
                 rec = data["usernames"][username]
+            self._end_sessions(username, rec.get("org_id"), acting, "password changed")
             rec["password"] = hash_password(password)
 
     def remove_user(self, username: str, *, acting: User) -> None:
@@ -232,6 +265,7 @@ class UserStore:
                 raise UserError("The instance owner cannot be removed.")
             if username == acting.username:
                 raise UserError("You cannot remove yourself.")
+            self._end_sessions(username, rec.get("org_id"), acting, "user removed")
             del data["usernames"][username]
 
     @staticmethod

@@ -269,6 +269,54 @@ def users_list() -> None:
         click.echo(f"{u.username}\t{u.role}\t{u.org_id}{owner}")
 
 
+@users.command("unlock")
+@click.argument("username")
+def users_unlock(username: str) -> None:
+    """Lift a sign-in lockout (too many failed attempts) before it ends by itself."""
+    from core.signin import SignIn
+
+    if SignIn().unlock(username, acting=None):
+        click.echo(f"Unlocked {username}.")
+    else:
+        click.echo(f"{username} had no failed sign-ins to clear.")
+
+
+@users.group("sessions")
+def users_sessions() -> None:
+    """Sign-in sessions: list them, or end them."""
+
+
+@users_sessions.command("list")
+def users_sessions_list() -> None:
+    """Live sessions: user, organization, since, last seen, until."""
+    from datetime import UTC, datetime
+
+    from core.config_store.sessions import SessionStore
+
+    fmt = "%Y-%m-%d %H:%M"
+    for r in SessionStore().live(datetime.now(UTC)):
+        click.echo(f"{r.username}\t{r.org_id}\t{r.created_at.astimezone():{fmt}}\t"
+                   f"{r.last_seen_at.astimezone():{fmt}}\t{r.expires_at.astimezone():{fmt}}\t"
+                   f"{r.client or ''}")
+
+
+@users_sessions.command("revoke")
+@click.option("--all", "everyone", is_flag=True, help="End every session of the instance.")
+@click.option("--user", "username", default=None, help="End every session of this user.")
+def users_sessions_revoke(everyone: bool, username: str | None) -> None:
+    """End sessions at once: their cookies stop working, wherever they were copied to."""
+    from core.signin import SignIn
+
+    if everyone == bool(username):
+        raise click.UsageError("Give either --all or --user NAME.")
+    service = SignIn()
+    if everyone:
+        n = service.revoke_all(actor="cli")
+    else:
+        n = service.revoke_user(username or "", actor="cli", reason="revoked by the operator")
+    click.echo(f"Ended {n} session{'s' if n != 1 else ''}.")
+
+
 @main.group()
 def providers() -> None:
     """Manage model providers (the app's Providers page does the same)."""

@@ -16,7 +16,9 @@ from streamlit.errors import StreamlitAPIException
 from core.auth import AccessDenied, User, UserError, UserStore
 from core.domain import DEMO_ORG, Role
 from core.settings import cookie_key, get_settings
+from core.signin import SignIn
 from core.warehouse.db import WarehouseBusy
+from core.web import COOKIE_ROUTE, SIGN_OUT_ROUTE
 
 APP_ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,68 +90,97 @@ def _no_navigation() -> None:
                   position="hidden")
 
 
-def sign_in() -> tuple[User, object]:
-    """Show first-run setup or the login form until someone is signed in; then return them."""
+SESSION_KEY = "_session_id"  # the server-side session of this browser tab (never sent to it)
+
+
+def _pixel(url: str) -> None:
+    """Make the browser fetch ``url`` once, with its cookies, as an image (core.web answers
+    with a 1×1 GIF and a Set-Cookie header): no JavaScript, so no CSP exception."""
+    st.html(f'<img src="{url}" alt="" width="1" height="1" style="position:absolute">')
+
+
+def _client() -> str | None:
+    try:
+        address = st.context.ip_address
+    except Exception:  # noqa: BLE001 - outside a browser session there is no address
+        return None
+    return address if isinstance(address, str) and address else None  # (AppTest: a mock)
+
+
+def _resume(service: SignIn) -> User | None:
+    """The user of this tab's live session: the id kept in session state, else the cookie."""
+    session_id = st.session_state.get(SESSION_KEY)
+    if session_id:
+        got = service.resume(session_id=session_id)
+        if got is not None:
+            return got[0]
+        st.session_state.pop(SESSION_KEY, None)
+        st.session_state["_session_ended"] = True
+    token = st.context.cookies.get(get_settings().cookie_name)
+    if isinstance(token, str) and token:  # (AppTest has no browser and no real cookies)
+        got = service.resume(cookie_token=token)
+        if got is not None:
+            st.session_state[SESSION_KEY] = got[1].id
+            return got[0]
+    return None
+
+
+def _sign_in_form(service: SignIn) -> None:
+    st.title("Switchyard")
+    st.caption("What your AI models cost, how fast they are, and which one serves each feature.")
+    if st.session_state.pop("_signed_out", False):
+        _pixel(SIGN_OUT_ROUTE)
+        st.info("You have signed out.")
+    elif st.session_state.pop("_session_ended", False):
+        st.info("Your session has ended. Please sign in again.")
+    if st.session_state.get("_just_created"):
+        st.success("Admin account created. Sign in to continue.")
+    with st.form("login"):
+        st.subheader("Sign in")
+        username = st.text_input("Username", autocomplete="username")
+        password = st.text_input("Password", type="password", autocomplete="current-password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        result = service.attempt(username, password, _client())
+        if result.session_id is None:
+            st.error(result.message or "Username or password is incorrect.")
+            return
+        st.session_state[SESSION_KEY] = result.session_id
+        st.session_state["_cookie_ticket"] = result.ticket
+        st.session_state.pop("_just_created", None)
+        st.rerun()
+
+
+def sign_in() -> User:
+    """Show first-run setup or the sign-in form until someone is signed in; then return them.
+
+    Checked against the session store on every rerun, so an ended session ends here."""
     store = UserStore()
-    s = get_settings()
-    key = cookie_key(s)  # generated on first run, before anyone signs up
+    cookie_key(get_settings())  # generated on first run, before anyone signs up
     if store.is_empty():
         _no_navigation()
         _first_admin_form(store)
         st.stop()
-    import streamlit_authenticator as stauth
-
-    authenticator = stauth.Authenticate(
-        store.credentials(),
-        s.cookie_name,
-        key,
-        s.cookie_expiry_days,
-        auto_hash=False,
-        login_sleep_time=0.0,
-    )
-    header = st.container()
-    intro = None
-    if not st.session_state.get("authentication_status"):
-        with header:
-            intro = st.empty()
-            with intro.container():
-                st.title("Switchyard")
-                st.caption(
-                    "What your AI models cost, how fast they are, and which one serves each feature."
-                )
-            if st.session_state.get("_just_created"):
-                st.success("Admin account created. Sign in to continue.")
-            authenticator.login(location="main", key="login",
-                                fields={"Form name": "Sign in", "Login": "Sign in"})
-            if st.session_state.get("authentication_status") is False:
-                st.error("Username or password is incorrect.")
-    else:
-        authenticator.login(location="unrendered", key="login")
-    status = st.session_state.get("authentication_status")
-    if not status:
+    service = SignIn(store)
+    user = _resume(service)
+    if user is None:
+        st.session_state.pop("_user", None)
         _no_navigation()
+        _sign_in_form(service)
         st.stop()
-    # The sign-in form stays until the cookie component reports back and reruns the script;
-    # clearing it now would remove that component before it sets the re-authentication cookie.
-    # Only the welcome text goes at once, so the page's own title is the one that shows.
-    if intro is not None:
-        intro.empty()
-    st.session_state.pop("_just_created", None)
-    user = store.get(st.session_state.get("username"))
-    if user is None:  # removed while signed in
-        st.session_state["authentication_status"] = None
-        _no_navigation()
-        st.error("This account no longer exists.")
-        st.stop()
+    ticket = st.session_state.pop("_cookie_ticket", None)
+    if ticket:
+        with st.sidebar:
+            _pixel(f"{COOKIE_ROUTE}?ticket={ticket}")
     st.session_state["_user"] = user
-    return user, authenticator
+    return user
 
 
 def current_user() -> User:
-    """The signed-in user, re-read from the credentials file (role changes apply at once)."""
-    cached = st.session_state.get("_user")
-    username = st.session_state.get("username")
-    if cached is None or not username or not st.session_state.get("authentication_status"):
+    """The signed-in user of a live session (role changes end the session, see core.signin)."""
+    session_id = st.session_state.get(SESSION_KEY)
+    got = SignIn().resume(session_id=session_id) if session_id else None
+    if got is None:
         # A page URL opened first on a fresh server runs the page file on its own: Streamlit
         # serves pages/ by URL until app.py has declared its navigation once. Go through
         # app.py (sign-in, navigation) instead; where app.py is no page (the normal case, or
@@ -158,11 +189,7 @@ def current_user() -> User:
             st.switch_page("app.py")
         st.error("Please sign in.")
         st.stop()
-    user = UserStore().get(username)
-    if user is None:
-        st.error("This account no longer exists.")
-        st.stop()
-    return user
+    return got[0]
 
 
 def require_page(page: str) -> User:
@@ -189,18 +216,20 @@ def navigation(user: User) -> list:
     ]
 
 
-def sidebar(user: User, authenticator) -> None:
+def _sign_out() -> None:
+    session_id = st.session_state.pop(SESSION_KEY, None)
+    if session_id:
+        SignIn().sign_out(session_id)
+    st.session_state.pop("_user", None)
+    st.session_state["_signed_out"] = True
+
+
+def sidebar(user: User) -> None:
     with st.sidebar:
         st.markdown(f"**{user.name}** · {user.role.value}")
         st.caption(f"Organization: `{user.org_id}`" + (" · instance owner" if user.owner else ""))
-        authenticator.logout("Sign out", location="sidebar", key="sign_out")
-    if not st.session_state.get("authentication_status"):
-        # No st.rerun() here: the cookie component rendered by logout() must reach the
-        # browser to delete the sign-in cookie (else a reload signs the user back in).
-        # It reruns the script itself once done, and the sign-in form shows.
-        st.session_state.pop("_user", None)
-        st.info("Signing out…")
-        st.stop()
+        # A callback: the session ends before the rerun draws anything as this user.
+        st.button("Sign out", key="sign_out", on_click=_sign_out)
 
 
 def flash(message: str) -> None:
