@@ -33,6 +33,10 @@ def main() -> None:
     """Switchyard: see what your AI models cost and how fast they are."""
     import warnings
 
+    from core.files import private_umask
+
+    private_umask()  # runtime files (warehouse, its log, keys) owner-only
+
     from core.vault import MasterKeyGenerated
 
     # the vault also logs this, in plain words; the warning's copy would add a source line

@@ -57,7 +57,9 @@ class Settings:
     lock_timeout_s: float
 
     def ensure_home(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
+        """Create the home owner-only (0700): it holds keys, hashes and the warehouse."""
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.home, 0o700)
         for p in (self.warehouse_path, self.config_path, self.credentials_path,
                   self.cookie_key_path, self.master_key_path):
             p.parent.mkdir(parents=True, exist_ok=True)

@@ -16,5 +16,8 @@ if str(ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from core import web  # noqa: E402
+from core.files import private_umask  # noqa: E402
+
+private_umask()  # every runtime file this server creates is owner-only
 
 app = st.App(str(ROOT / "app.py"), routes=web.routes(), middleware=web.middleware())
