@@ -1,7 +1,7 @@
 """Users, roles and organizations; the sign-in gate and the checks every page repeats.
 
 Users live in a JSON credentials file under SWITCHYARD_HOME (mode 0600, never in git) in the
-shape streamlit-authenticator expects, with bcrypt password hashes. Each user has one role
+shape streamlit-authenticator once read, with bcrypt password hashes. Each user has one role
 and belongs to one organization. The first admin, created at setup, is the instance owner:
 the only user who may see and switch between organizations.
 """
@@ -104,7 +104,7 @@ class UserStore:
         return not self._read()["usernames"]
 
     def credentials(self) -> dict[str, Any]:
-        """A fresh copy in streamlit-authenticator's shape (it mutates what it is given)."""
+        """A fresh copy of the whole file (callers may change it freely)."""
         return self._read()
 
     def get(self, username: str | None) -> User | None:
@@ -201,8 +201,6 @@ class UserStore:
                 "roles": [role.value],
                 "org_id": org_id,
                 "owner": first,
-                "failed_login_attempts": 0,
-                "logged_in": False,
             }
             return self._user(username, users[username])
 

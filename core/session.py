@@ -14,6 +14,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from core.auth import AccessDenied, User, UserError, UserStore
+from core.config_store.sessions import SessionRecord
 from core.domain import DEMO_ORG, Role
 from core.settings import cookie_key, get_settings
 from core.signin import SignIn
@@ -71,8 +72,8 @@ def leave_pages_folder_mode() -> None:
     Until ``st.navigation`` has been called once in the process, Streamlit runs app.py as a
     page of the ``pages/`` folder, under a different script hash. Widgets drawn in that
     first run (the sign-in or first-admin form) get other ids than in every later run, so
-    the browser remounts them when the cookie component reruns the script and drops what
-    a quick user had already typed. One empty run fixes the ids for good.
+    the browser remounts them when the script reruns and drops what a quick user had
+    already typed. One empty run fixes the ids for good.
     """
     global _navigation_declared
     if _navigation_declared:
@@ -107,13 +108,13 @@ def _client() -> str | None:
     return address if isinstance(address, str) and address else None  # (AppTest: a mock)
 
 
-def _resume(service: SignIn) -> User | None:
-    """The user of this tab's live session: the id kept in session state, else the cookie."""
+def _resume(service: SignIn) -> tuple[User, SessionRecord] | None:
+    """This tab's live session: by the id kept in session state, else by the cookie."""
     session_id = st.session_state.get(SESSION_KEY)
     if session_id:
         got = service.resume(session_id=session_id)
         if got is not None:
-            return got[0]
+            return got
         st.session_state.pop(SESSION_KEY, None)
         st.session_state["_session_ended"] = True
     token = st.context.cookies.get(get_settings().cookie_name)
@@ -121,7 +122,7 @@ def _resume(service: SignIn) -> User | None:
         got = service.resume(cookie_token=token)
         if got is not None:
             st.session_state[SESSION_KEY] = got[1].id
-            return got[0]
+            return got
     return None
 
 
@@ -162,16 +163,21 @@ def sign_in() -> User:
         _first_admin_form(store)
         st.stop()
     service = SignIn(store)
-    user = _resume(service)
-    if user is None:
+    got = _resume(service)
+    if got is None:
         st.session_state.pop("_user", None)
         _no_navigation()
         _sign_in_form(service)
         st.stop()
-    ticket = st.session_state.pop("_cookie_ticket", None)
-    if ticket:
+    user, record = got
+    # Until the browser has traded the ticket for its cookie (a rerun may come before the
+    # image loads), every run asks again; the ticket is single-use and short-lived.
+    ticket = st.session_state.get("_cookie_ticket")
+    if ticket and not record.has_cookie:
         with st.sidebar:
             _pixel(f"{COOKIE_ROUTE}?ticket={ticket}")
+    elif ticket:
+        st.session_state.pop("_cookie_ticket", None)
     st.session_state["_user"] = user
     return user
 

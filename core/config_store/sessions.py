@@ -38,6 +38,11 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _ts(value: str) -> datetime:
+    """A NOT NULL timestamp column."""
+    return datetime.fromisoformat(value)
+
+
 @dataclass(frozen=True)
 class SessionRecord:
     id: str
@@ -68,8 +73,8 @@ _COLUMNS = ("id, username, org_id, role, key_id, client, created_at, last_seen_a
 def _record(row) -> SessionRecord:
     return SessionRecord(
         id=row["id"], username=row["username"], org_id=row["org_id"], role=row["role"],
-        key_id=row["key_id"], client=row["client"], created_at=_dt(row["created_at"]),
-        last_seen_at=_dt(row["last_seen_at"]), expires_at=_dt(row["expires_at"]),
+        key_id=row["key_id"], client=row["client"], created_at=_ts(row["created_at"]),
+        last_seen_at=_ts(row["last_seen_at"]), expires_at=_ts(row["expires_at"]),
         revoked_at=_dt(row["revoked_at"]), revoked_reason=row["revoked_reason"],
         has_cookie=bool(row["has_cookie"]),
     )
@@ -114,7 +119,8 @@ class SessionStore(StoreConnections):
                 return None
             conn.execute("UPDATE auth_sessions SET ticket_hash = NULL, ticket_expires_at = NULL "
                          "WHERE id = ?", (row["id"],))
-            if _dt(row["ticket_expires_at"]) < now:
+            expires = _dt(row["ticket_expires_at"])
+            if expires is None or expires < now:
                 return None
             conn.execute("UPDATE auth_sessions SET cookie_hash = ? WHERE id = ?",
                          (token_hash(token), row["id"]))
@@ -200,7 +206,7 @@ class SessionStore(StoreConnections):
                                (scope, subject)).fetchone()
         if row is None:
             return None
-        return FailureCount(row["failures"], _dt(row["last_failure_at"]),
+        return FailureCount(row["failures"], _ts(row["last_failure_at"]),
                             _dt(row["locked_until"]))
 
     def set_failures(self, scope: Scope, subject: str, count: FailureCount, *,
@@ -235,4 +241,4 @@ class SessionStore(StoreConnections):
         with self._connect() as conn:
             rows = conn.execute("SELECT subject, locked_until FROM sign_in_failures WHERE "
                                 "scope = 'user' AND locked_until > ?", (_iso(now),)).fetchall()
-        return {r["subject"]: _dt(r["locked_until"]) for r in rows}
+        return {r["subject"]: _ts(r["locked_until"]) for r in rows}
