@@ -9,7 +9,7 @@ PORT ?= 8501
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test install chromium axe lint bench mutate clean
+.PHONY: run dev test install chromium axe lint bench mutate clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,9 +20,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The app behind Switchyard's server (security headers, HttpOnly session cookie; core/web.py).
 run: install
 	$(BIN)/switchyard init
-	$(BIN)/streamlit run app.py --server.port $(PORT)
+	$(BIN)/streamlit run core/launcher/switchyard_web.py --server.port $(PORT)
+
+# Development: the same, reloading when a source file is saved (production does not watch files).
+dev: install
+	$(BIN)/switchyard init
+	$(BIN)/streamlit run core/launcher/switchyard_web.py --server.port $(PORT) \
+		--server.fileWatcherType auto --server.runOnSave true
 
 # Browser tests drive Debian's chromium (never a browser download).
 chromium:

@@ -1,7 +1,7 @@
 """Users, roles and organizations; the sign-in gate and the checks every page repeats.
 
 Users live in a JSON credentials file under SWITCHYARD_HOME (mode 0600, never in git) in the
-shape streamlit-authenticator expects, with bcrypt password hashes. Each user has one role
+shape streamlit-authenticator once read, with bcrypt password hashes. Each user has one role
 and belongs to one organization. The first admin, created at setup, is the instance owner:
 the only user who may see and switch between organizations.
 """
@@ -104,7 +104,7 @@ class UserStore:
         return not self._read()["usernames"]
 
     def credentials(self) -> dict[str, Any]:
-        """A fresh copy in streamlit-authenticator's shape (it mutates what it is given)."""
+        """A fresh copy of the whole file (callers may change it freely)."""
         return self._read()
 
     def get(self, username: str | None) -> User | None:
@@ -201,10 +201,20 @@ class UserStore:
                 "roles": [role.value],
                 "org_id": org_id,
                 "owner": first,
-                "failed_login_attempts": 0,
-                "logged_in": False,
             }
             return self._user(username, users[username])
+
+    def _end_sessions(self, username: str, org_id: str | None, acting: User | None,
+                      reason: str) -> None:
+        """End the user's sessions, before the change is written: if writing fails, they
+        sign in again, never the other way round."""
+        from datetime import UTC, datetime
+
+        from core.config_store.sessions import SessionStore
+
+        SessionStore(settings=self.settings).revoke_user(
+            username, actor=acting.username if acting else "cli", reason=reason,
+            now=datetime.now(UTC), org_id=org_id)
 
     def set_role(self, username: str, role: Role | str, *, acting: User) -> User:
         role = Role(role)
@@ -212,7 +222,27 @@ class UserStore:
             rec = self._editable(data, username, acting)
             if rec.get("owner") and role is not Role.admin:
                 raise UserError("The instance owner stays an admin.")
+            if rec.get("roles") != [role.value]:
+                self._end_sessions(username, rec.get("org_id"), acting, "role changed")
             rec["roles"] = [role.value]
+            return self._user(username, rec)
+
+    def set_org(self, username: str, org_id: str, *, acting: User) -> User:
+        """Move a user to another organization (the instance owner only: no one else sees
+        two organizations). Their sessions end, so nothing of the old one stays open."""
+        try:
+            org_id = check_org_id(org_id)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        if not acting.owner:
+            raise AccessDenied("Only the instance owner can move users between organizations.")
+        with self._locked() as data:
+            rec = self._editable(data, username, acting)
+            if rec.get("owner"):
+                raise UserError("The instance owner stays in their organization.")
+            if rec.get("org_id") != org_id:
+                self._end_sessions(username, rec.get("org_id"), acting, "organization changed")
+            rec["org_id"] = org_id
             return self._user(username, rec)
 
     def set_password(self, username: str, password: str, *, acting: User) -> None:
@@ -223,6 +253,7 @@ class UserStore:
                 rec = self._editable(data, username, acting)
             else:
                 rec = data["usernames"][username]
+            self._end_sessions(username, rec.get("org_id"), acting, "password changed")
             rec["password"] = hash_password(password)
 
     def remove_user(self, username: str, *, acting: User) -> None:
@@ -232,6 +263,7 @@ class UserStore:
                 raise UserError("The instance owner cannot be removed.")
             if username == acting.username:
                 raise UserError("You cannot remove yourself.")
+            self._end_sessions(username, rec.get("org_id"), acting, "user removed")
             del data["usernames"][username]
 
     @staticmethod

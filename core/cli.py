@@ -33,6 +33,10 @@ def main() -> None:
     """Switchyard: see what your AI models cost and how fast they are."""
     import warnings
 
+    from core.files import private_umask
+
+    private_umask()  # runtime files (warehouse, its log, keys) owner-only
+
     from core.vault import MasterKeyGenerated
 
     # the vault also logs this, in plain words; the warning's copy would add a source line
@@ -60,12 +64,17 @@ def init(demo: bool) -> None:
         report = build_demo(wh, events=s.demo_events, days=s.demo_days, seed=7)
         click.echo(report.summary())
     if demo:
-        from core.config_store import ProviderStore
+        from core.catalog.view import ensure_demo_catalog
+        from core.config_store import CatalogStore, ProviderStore
         from core.connections import ensure_demo_providers
 
-        sims = [r for r in ensure_demo_providers(ProviderStore()) if r.simulated]
+        store = ProviderStore()
+        sims = [r for r in ensure_demo_providers(store) if r.simulated]
         if sims:
             click.echo(f"Demo organization: {len(sims)} simulated providers (no keys needed).")
+        run = ensure_demo_catalog(store, CatalogStore(), DEMO_ORG)  # the first discovery
+        if run is not None:
+            click.echo(f"Demo catalog: {run.summary()}")
 
 
 @main.command()
@@ -262,6 +271,54 @@ def users_list() -> None:
     for u in auth.UserStore().list_users():
         owner = " (owner)" if u.owner else ""
         click.echo(f"{u.username}\t{u.role}\t{u.org_id}{owner}")
+
+
+@users.command("unlock")
+@click.argument("username")
+def users_unlock(username: str) -> None:
+    """Lift a sign-in lockout (too many failed attempts) before it ends by itself."""
+    from core.signin import SignIn
+
+    if SignIn().unlock(username, acting=None):
+        click.echo(f"Unlocked {username}.")
+    else:
+        click.echo(f"{username} had no failed sign-ins to clear.")
+
+
+@users.group("sessions")
+def users_sessions() -> None:
+    """Sign-in sessions: list them, or end them."""
+
+
+@users_sessions.command("list")
+def users_sessions_list() -> None:
+    """Live sessions: user, organization, since, last seen, until."""
+    from datetime import UTC, datetime
+
+    from core.config_store.sessions import SessionStore
+
+    fmt = "%Y-%m-%d %H:%M"
+    for r in SessionStore().live(datetime.now(UTC)):
+        click.echo(f"{r.username}\t{r.org_id}\t{r.created_at.astimezone():{fmt}}\t"
+                   f"{r.last_seen_at.astimezone():{fmt}}\t{r.expires_at.astimezone():{fmt}}\t"
+                   f"{r.client or ''}")
+
+
+@users_sessions.command("revoke")
+@click.option("--all", "everyone", is_flag=True, help="End every session of the instance.")
+@click.option("--user", "username", default=None, help="End every session of this user.")
+def users_sessions_revoke(everyone: bool, username: str | None) -> None:
+    """End sessions at once: their cookies stop working, wherever they were copied to."""
+    from core.signin import SignIn
+
+    if everyone == bool(username):
+        raise click.UsageError("Give either --all or --user NAME.")
+    service = SignIn()
+    if everyone:
+        n = service.revoke_all(actor="cli")
+    else:
+        n = service.revoke_user(username or "", actor="cli", reason="revoked by the operator")
+    click.echo(f"Ended {n} session{'s' if n != 1 else ''}.")
 
 
 @main.group()

@@ -73,7 +73,9 @@ def _serve(home: Path):
     log_path = home.parent / "streamlit.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+            # served as `make run` serves it (core/web.py's headers and session cookie)
+            [sys.executable, "-m", "streamlit", "run", "core/launcher/switchyard_web.py",
+             "--server.port", str(port),
              "--server.address", "127.0.0.1", "--server.headless", "true",
              "--browser.gatherUsageStats", "false"],
             cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -1,7 +1,8 @@
-"""Streamlit glue shared by app.py and the pages: sign-in, the current user, the warehouse.
+"""Streamlit glue shared by app.py and the pages: sign-in, navigation and flash messages.
 
 Kept apart from :mod:`core.auth` (which knows nothing of Streamlit) so the rules stay
-testable without a browser, while every page can repeat the role check in one line.
+testable without a browser, while every page can repeat the role check in one line. The
+resources pages use (warehouse, stores) are in :mod:`core.resources`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from core.auth import AccessDenied, User, UserError, UserStore
+from core.config_store.sessions import SessionRecord
 from core.domain import DEMO_ORG, Role
 from core.settings import cookie_key, get_settings
-from core.warehouse.db import Warehouse, WarehouseBusy
+from core.signin import SignIn
+from core.warehouse.db import WarehouseBusy
+from core.web import COOKIE_ROUTE, SIGN_OUT_ROUTE
 
 APP_ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,75 +31,6 @@ PAGE_FILES: dict[str, tuple[str, str, str]] = {
     "providers": ("pages/providers.py", "Providers", ":material/hub:"),
     "users": ("pages/users.py", "Users", ":material/group:"),
 }
-
-
-@st.cache_resource(show_spinner=False)
-def _warehouse(path: str) -> Warehouse:
-    # The app keeps the file open while pages use it and lets go after 2 s idle,
-    # so a CLI ingest waits at most a moment (see core.warehouse.db).
-    return Warehouse(Path(path), idle_close_s=2.0, lock_timeout_s=get_settings().lock_timeout_s,
-                     label="the Switchyard app")
-
-
-def warehouse() -> Warehouse:
-    return _warehouse(str(get_settings().warehouse_path))
-
-
-@st.cache_resource(show_spinner=False)
-def _demo_providers(config_path: str) -> bool:
-    # Once per process: the demo organization gets its simulated providers (see connections).
-    from core.config_store import ProviderStore
-    from core.connections import ensure_demo_providers
-
-    ensure_demo_providers(ProviderStore())
-    return True
-
-
-def provider_store():
-    """The config store's providers, with the demo organization provisioned."""
-    from core.config_store import ProviderStore
-
-    _demo_providers(str(get_settings().config_path))
-    return ProviderStore()
-
-
-def catalog_store():
-    """The model catalog; the demo organization's is filled by one discovery on first use."""
-    from core.catalog.view import ensure_demo_catalog
-    from core.config_store import CatalogStore
-
-    store = CatalogStore()
-    user = current_user()
-    flag = f"_catalog_checked_{user.org_id}"
-    if not st.session_state.get(flag):
-        with st.spinner("Discovering the demo providers' models…"):
-            run = ensure_demo_catalog(provider_store(), store, user.org_id)
-        if run is not None and run.status == "failed":
-            st.warning(f"{run.summary()} Try **Discover models** on the Discovery tab.")
-        else:  # tried again on the next rerun when every provider failed
-            st.session_state[flag] = True
-    return store
-
-
-@st.cache_data(ttl=60, show_spinner=False)
-def local_ollama() -> str | None:
-    """The URL of an Ollama answering on this machine, if any (checked once a minute)."""
-    import asyncio
-
-    import httpx
-
-    from core.providers.ollama import detect_local
-
-    url = "http://localhost:11434"
-
-    async def probe() -> bool:
-        async with httpx.AsyncClient() as client:
-            return await detect_local(client, url, timeout=0.5)
-
-    try:
-        return url if asyncio.run(probe()) else None
-    except Exception:  # noqa: BLE001 - detection is a convenience, never an error
-        return None
 
 
 def _first_admin_form(store: UserStore) -> None:
@@ -137,8 +72,8 @@ def leave_pages_folder_mode() -> None:
     Until ``st.navigation`` has been called once in the process, Streamlit runs app.py as a
     page of the ``pages/`` folder, under a different script hash. Widgets drawn in that
     first run (the sign-in or first-admin form) get other ids than in every later run, so
-    the browser remounts them when the cookie component reruns the script and drops what
-    a quick user had already typed. One empty run fixes the ids for good.
+    the browser remounts them when the script reruns and drops what a quick user had
+    already typed. One empty run fixes the ids for good.
     """
     global _navigation_declared
     if _navigation_declared:
@@ -156,68 +91,102 @@ def _no_navigation() -> None:
                   position="hidden")
 
 
-def sign_in() -> tuple[User, object]:
-    """Show first-run setup or the login form until someone is signed in; then return them."""
+SESSION_KEY = "_session_id"  # the server-side session of this browser tab (never sent to it)
+
+
+def _pixel(url: str) -> None:
+    """Make the browser fetch ``url`` once, with its cookies, as an image (core.web answers
+    with a 1×1 GIF and a Set-Cookie header): no JavaScript, so no CSP exception."""
+    st.html(f'<img src="{url}" alt="" width="1" height="1" style="position:absolute">')
+
+
+def _client() -> str | None:
+    try:
+        address = st.context.ip_address
+    except Exception:  # noqa: BLE001 - outside a browser session there is no address
+        return None
+    return address if isinstance(address, str) and address else None  # (AppTest: a mock)
+
+
+def _resume(service: SignIn) -> tuple[User, SessionRecord] | None:
+    """This tab's live session: by the id kept in session state, else by the cookie."""
+    session_id = st.session_state.get(SESSION_KEY)
+    if session_id:
+        got = service.resume(session_id=session_id)
+        if got is not None:
+            return got
+        st.session_state.pop(SESSION_KEY, None)
+        st.session_state["_session_ended"] = True
+    token = st.context.cookies.get(get_settings().cookie_name)
+    if isinstance(token, str) and token:  # (AppTest has no browser and no real cookies)
+        got = service.resume(cookie_token=token)
+        if got is not None:
+            st.session_state[SESSION_KEY] = got[1].id
+            return got
+    return None
+
+
+def _sign_in_form(service: SignIn) -> None:
+    st.title("Switchyard")
+    st.caption("What your AI models cost, how fast they are, and which one serves each feature.")
+    if st.session_state.pop("_signed_out", False):
+        _pixel(SIGN_OUT_ROUTE)
+        st.info("You have signed out.")
+    elif st.session_state.pop("_session_ended", False):
+        st.info("Your session has ended. Please sign in again.")
+    if st.session_state.get("_just_created"):
+        st.success("Admin account created. Sign in to continue.")
+    with st.form("login"):
+        st.subheader("Sign in")
+        username = st.text_input("Username", autocomplete="username")
+        password = st.text_input("Password", type="password", autocomplete="current-password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        result = service.attempt(username, password, _client())
+        if result.session_id is None:
+            st.error(result.message or "Username or password is incorrect.")
+            return
+        st.session_state[SESSION_KEY] = result.session_id
+        st.session_state["_cookie_ticket"] = result.ticket
+        st.session_state.pop("_just_created", None)
+        st.rerun()
+
+
+def sign_in() -> User:
+    """Show first-run setup or the sign-in form until someone is signed in; then return them.
+
+    Checked against the session store on every rerun, so an ended session ends here."""
     store = UserStore()
-    s = get_settings()
-    key = cookie_key(s)  # generated on first run, before anyone signs up
+    cookie_key(get_settings())  # generated on first run, before anyone signs up
     if store.is_empty():
         _no_navigation()
         _first_admin_form(store)
         st.stop()
-    import streamlit_authenticator as stauth
-
-    authenticator = stauth.Authenticate(
-        store.credentials(),
-        s.cookie_name,
-        key,
-        s.cookie_expiry_days,
-        auto_hash=False,
-        login_sleep_time=0.0,
-    )
-    header = st.container()
-    intro = None
-    if not st.session_state.get("authentication_status"):
-        with header:
-            intro = st.empty()
-            with intro.container():
-                st.title("Switchyard")
-                st.caption(
-                    "What your AI models cost, how fast they are, and which one serves each feature."
-                )
-            if st.session_state.get("_just_created"):
-                st.success("Admin account created. Sign in to continue.")
-            authenticator.login(location="main", key="login",
-                                fields={"Form name": "Sign in", "Login": "Sign in"})
-            if st.session_state.get("authentication_status") is False:
-                st.error("Username or password is incorrect.")
-    else:
-        authenticator.login(location="unrendered", key="login")
-    status = st.session_state.get("authentication_status")
-    if not status:
+    service = SignIn(store)
+    got = _resume(service)
+    if got is None:
+        st.session_state.pop("_user", None)
         _no_navigation()
+        _sign_in_form(service)
         st.stop()
-    # The sign-in form stays until the cookie component reports back and reruns the script;
-    # clearing it now would remove that component before it sets the re-authentication cookie.
-    # Only the welcome text goes at once, so the page's own title is the one that shows.
-    if intro is not None:
-        intro.empty()
-    st.session_state.pop("_just_created", None)
-    user = store.get(st.session_state.get("username"))
-    if user is None:  # removed while signed in
-        st.session_state["authentication_status"] = None
-        _no_navigation()
-        st.error("This account no longer exists.")
-        st.stop()
+    user, record = got
+    # Until the browser has traded the ticket for its cookie (a rerun may come before the
+    # image loads), every run asks again; the ticket is single-use and short-lived.
+    ticket = st.session_state.get("_cookie_ticket")
+    if ticket and not record.has_cookie:
+        with st.sidebar:
+            _pixel(f"{COOKIE_ROUTE}?ticket={ticket}")
+    elif ticket:
+        st.session_state.pop("_cookie_ticket", None)
     st.session_state["_user"] = user
-    return user, authenticator
+    return user
 
 
 def current_user() -> User:
-    """The signed-in user, re-read from the credentials file (role changes apply at once)."""
-    cached = st.session_state.get("_user")
-    username = st.session_state.get("username")
-    if cached is None or not username or not st.session_state.get("authentication_status"):
+    """The signed-in user of a live session (role changes end the session, see core.signin)."""
+    session_id = st.session_state.get(SESSION_KEY)
+    got = SignIn().resume(session_id=session_id) if session_id else None
+    if got is None:
         # A page URL opened first on a fresh server runs the page file on its own: Streamlit
         # serves pages/ by URL until app.py has declared its navigation once. Go through
         # app.py (sign-in, navigation) instead; where app.py is no page (the normal case, or
@@ -226,11 +195,7 @@ def current_user() -> User:
             st.switch_page("app.py")
         st.error("Please sign in.")
         st.stop()
-    user = UserStore().get(username)
-    if user is None:
-        st.error("This account no longer exists.")
-        st.stop()
-    return user
+    return got[0]
 
 
 def require_page(page: str) -> User:
@@ -257,18 +222,20 @@ def navigation(user: User) -> list:
     ]
 
 
-def sidebar(user: User, authenticator) -> None:
+def _sign_out() -> None:
+    session_id = st.session_state.pop(SESSION_KEY, None)
+    if session_id:
+        SignIn().sign_out(session_id)
+    st.session_state.pop("_user", None)
+    st.session_state["_signed_out"] = True
+
+
+def sidebar(user: User) -> None:
     with st.sidebar:
         st.markdown(f"**{user.name}** · {user.role.value}")
         st.caption(f"Organization: `{user.org_id}`" + (" · instance owner" if user.owner else ""))
-        authenticator.logout("Sign out", location="sidebar", key="sign_out")
-    if not st.session_state.get("authentication_status"):
-        # No st.rerun() here: the cookie component rendered by logout() must reach the
-        # browser to delete the sign-in cookie (else a reload signs the user back in).
-        # It reruns the script itself once done, and the sign-in form shows.
-        st.session_state.pop("_user", None)
-        st.info("Signing out…")
-        st.stop()
+        # A callback: the session ends before the rerun draws anything as this user.
+        st.button("Sign out", key="sign_out", on_click=_sign_out)
 
 
 def flash(message: str) -> None:

@@ -50,13 +50,16 @@ class Settings:
     master_key_path: Path
     sample_sets_path: Path  # users' uploaded sample sets: <this>/<org_id>/<set_id>/
     cookie_name: str
-    cookie_expiry_days: float
+    session_idle_minutes: float  # a session no one has used for this long ends
+    session_max_hours: float  # and every session ends this long after its sign-in
     demo_events: int
     demo_days: int
     lock_timeout_s: float
 
     def ensure_home(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
+        """Create the home owner-only (0700): it holds keys, hashes and the warehouse."""
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.home, 0o700)
         for p in (self.warehouse_path, self.config_path, self.credentials_path,
                   self.cookie_key_path, self.master_key_path):
             p.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +84,8 @@ def get_settings() -> Settings:
         master_key_path=path("SWITCHYARD_MASTER_KEY_FILE", "master.key"),
         sample_sets_path=path("SWITCHYARD_SAMPLE_SETS", "sample_sets"),
         cookie_name=str(lookup("SWITCHYARD_COOKIE_NAME", "switchyard_auth")),
-        cookie_expiry_days=float(lookup("SWITCHYARD_COOKIE_EXPIRY_DAYS", 7)),
+        session_idle_minutes=float(lookup("SWITCHYARD_SESSION_IDLE_MINUTES", 30)),
+        session_max_hours=float(lookup("SWITCHYARD_SESSION_MAX_HOURS", 12)),
         demo_events=int(lookup("SWITCHYARD_DEMO_EVENTS", 200_000)),
         demo_days=int(lookup("SWITCHYARD_DEMO_DAYS", 60)),
         lock_timeout_s=float(lookup("SWITCHYARD_LOCK_TIMEOUT", 120)),

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import streamlit as st
 from pydantic import ValidationError
 
-from core import page_data, session
+from core import page_data, resources, session
 from core.auth import CATALOG_MANAGE_ROLES, CATALOG_TEST_ROLES
 from core.catalog import view as cat
 from core.catalog.discovery import DiscoveryError, run_discovery
@@ -25,9 +25,9 @@ org_id = user.org_id
 may_test = user.role in CATALOG_TEST_ROLES
 may_manage = user.role in CATALOG_MANAGE_ROLES
 is_admin = user.role is Role.admin
-providers = session.provider_store()
-catalog_store = session.catalog_store()
-wh = session.warehouse()
+providers = resources.provider_store()
+catalog_store = resources.catalog_store()
+wh = resources.warehouse()
 
 st.title("Model catalog")
 session.show_flash()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import session
+from core import resources, session
 from core.auth import CATALOG_TEST_ROLES
 from core.compare import service
 from core.compare.sample_store import SampleStore
@@ -21,7 +21,7 @@ from pages.compare_views.shared import Ctx
 
 user = session.require_page("compare")
 ctx = Ctx(user=user, may_run=user.role in CATALOG_TEST_ROLES,
-          providers=session.provider_store(), wh=session.warehouse(),
+          providers=resources.provider_store(), wh=resources.warehouse(),
           sample_store=SampleStore())
 
 st.title("Compare models")

@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 from pydantic import ValidationError
 
-from core import connections, session
+from core import connections, resources, session
 from core.auth import PROVIDER_ROLES
 from core.catalog.discovery import DiscoveryError, pull_and_discover
 from core.config_store import KEEP, ConfigStoreError, ProviderRecord, ProviderStore
@@ -25,7 +25,7 @@ from core.providers.ollama import PullProgress
 
 user = session.require_page("providers")
 manage = user.role in PROVIDER_ROLES
-store: ProviderStore = session.provider_store()
+store: ProviderStore = resources.provider_store()
 org_id = user.org_id
 
 st.title("Providers")
@@ -112,7 +112,7 @@ if not manage:
     st.stop()
 
 # --- a local Ollama, offered when one answers on localhost:11434 ------------------------
-local = session.local_ollama()
+local = resources.local_ollama()
 if local and not any(r.type is ProviderType.ollama and not r.simulated for r in records):
     with st.container(border=True):
         st.markdown(f"**A local Ollama is running** at `{local}`.")
@@ -280,7 +280,7 @@ with pull_tab:
                 bar.progress(step.fraction, text=f"{pull_name}: {step.status}")
 
             try:
-                _, run = pull_and_discover(store, session.catalog_store(), org_id, pull_id,
+                _, run = pull_and_discover(store, resources.catalog_store(), org_id, pull_id,
                                            pull_name, actor=user.username, on_progress=_pulled)
             except (ProviderError, PullError, DiscoveryError, ConfigStoreError) as exc:
                 bar.empty()

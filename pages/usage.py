@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import charts, page_data, session
+from core import charts, page_data, resources, session
 from core.auth import INGEST_ROLES, UserStore
 from core.domain import UsageFilter
 from core.exports import csv_bytes
@@ -12,7 +12,7 @@ from core.warehouse import WarehouseBusy, queries
 from core.warehouse.ingest import FileOutcome, ingest_uploads
 
 user = session.require_page("usage")
-wh = session.warehouse()
+wh = resources.warehouse()
 st.title("Usage & Cost")
 
 

@@ -8,9 +8,12 @@ import streamlit as st
 from core import session
 from core.auth import AccessDenied, UserError, UserStore
 from core.domain import Role
+from core.signin import SignIn
 
 admin = session.require_page("users")
 store = UserStore()
+signin = SignIn(store)
+locked = signin.lockouts()  # lowercased usernames -> end of their lockout
 st.title("Users")
 session.show_flash()
 st.caption(
@@ -23,7 +26,9 @@ people = store.list_users(scope)
 table = pd.DataFrame(
     [
         {"Username": u.username, "Name": u.name, "E-mail": u.email, "Role": u.role.value,
-         "Organization": u.org_id, "Owner": "yes" if u.owner else ""}
+         "Organization": u.org_id, "Owner": "yes" if u.owner else "",
+         "Locked until": (f"{locked[u.username.lower()].astimezone():%H:%M}"
+                          if u.username.lower() in locked else "")}
         for u in people
     ]
 )
@@ -83,6 +88,27 @@ with right:
             else:
                 session.flash(f"Removed {target}.")
                 st.rerun()
+        if target.lower() in locked:
+            st.warning(f"{target} is locked out after too many failed sign-ins.")
+            if st.button("Unlock", key="unlock_user"):
+                try:
+                    signin.unlock(target, acting=admin)
+                except AccessDenied as exc:
+                    st.error(str(exc))
+                else:
+                    session.flash(f"Unlocked {target}.")
+                    st.rerun()
+        if admin.owner and not current.owner:
+            with st.form("move_org", clear_on_submit=True):
+                new_org = st.text_input("Move to organization", value=current.org_id)
+                if st.form_submit_button("Move"):
+                    try:
+                        store.set_org(target, new_org.strip(), acting=admin)
+                    except (UserError, AccessDenied) as exc:
+                        st.error(str(exc))
+                    else:
+                        session.flash(f"{target} now belongs to {new_org.strip()}.")
+                        st.rerun()
         with st.form("reset_pw", clear_on_submit=True):
             pw = st.text_input("New password", type="password")
             if st.form_submit_button("Set password"):

@@ -110,10 +110,13 @@ def page_path(name: str) -> str:
 
 def signed_in(username: str):
     """An AppTest whose session is signed in as ``username`` (as after the login form)."""
+    from core.auth import UserStore
+    from core.signin import SignIn
+
+    user = UserStore().get(username)
+    assert user is not None, username
     at = app()
-    at.session_state["authentication_status"] = True
-    at.session_state["username"] = username
-    at.session_state["name"] = username
+    at.session_state["_session_id"] = SignIn().open_session(user).session_id
     return at.run()
 
 
@@ -164,15 +167,19 @@ def prepare_home(home: Path, events: int = 20000) -> Path:
     return home
 
 
+LAUNCHER = "core/launcher/switchyard_web.py"  # app.py behind Switchyard's server, as `make run`
+
+
 @contextmanager
 def serve(home: Path, log_name: str = "streamlit.log") -> Iterator[str]:
-    """`streamlit run app.py` on a free loopback port with SWITCHYARD_HOME=home; yields the URL."""
+    """The app as `make run` serves it, on a free loopback port with SWITCHYARD_HOME=home;
+    yields the URL."""
     port = free_port()
     env = {**os.environ, "SWITCHYARD_HOME": str(home)}
     log_path = home.parent / log_name
     log = log_path.open("w")  # a file, not a pipe: nobody reads a pipe, and a full one blocks
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", LAUNCHER, "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true",
          "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,

@@ -183,6 +183,44 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX discovery_runs_org ON discovery_runs (org_id, id);
         """,
     ),
+    Migration(
+        3,
+        "sign-in sessions and failed sign-in counters",
+        """
+        -- One row per sign-in. The browser's cookie holds a random token of which only the
+        -- SHA-256 is kept here; the Streamlit session refers to the row by its id, which never
+        -- leaves the server. A session ends when revoked, idle too long, past its absolute
+        -- lifetime or signed under another cookie key (key_id).
+        CREATE TABLE auth_sessions (
+            id                TEXT PRIMARY KEY,
+            username          TEXT NOT NULL,
+            org_id            TEXT NOT NULL,
+            role              TEXT NOT NULL,
+            key_id            TEXT NOT NULL,
+            cookie_hash       TEXT UNIQUE,
+            ticket_hash       TEXT UNIQUE,
+            ticket_expires_at TEXT,
+            client            TEXT,
+            created_at        TEXT NOT NULL,
+            last_seen_at      TEXT NOT NULL,
+            expires_at        TEXT NOT NULL,
+            revoked_at        TEXT,
+            revoked_reason    TEXT
+        );
+        CREATE INDEX auth_sessions_user ON auth_sessions (username);
+
+        -- Consecutive failed sign-ins per typed username ('user') and per client address
+        -- ('client'); a success clears the user's row, an admin's unlock clears it too.
+        CREATE TABLE sign_in_failures (
+            scope           TEXT NOT NULL CHECK (scope IN ('user', 'client')),
+            subject         TEXT NOT NULL,
+            failures        INTEGER NOT NULL DEFAULT 0,
+            last_failure_at TEXT NOT NULL,
+            locked_until    TEXT,
+            PRIMARY KEY (scope, subject)
+        );
+        """,
+    ),
 ]
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 
+from core.files import make_private
 from core.warehouse.migrations import migrate
 
 # No internet here, and no surprise downloads in production either.
@@ -123,6 +124,8 @@ class Warehouse:
             except BaseException:
                 self._release_file_lock()
                 raise
+        # DuckDB creates its files with the process's umask; the warehouse is private.
+        make_private(self.path, self.path.with_name(self.path.name + ".wal"))
         try:
             if not self._migrated:
                 migrate(self._conn)

@@ -6,7 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-from core import session
+from core import resources
 from core.catalog import view as cat
 from core.compare import service
 from core.compare.samples import SampleSet
@@ -77,7 +77,7 @@ def _advanced_settings(provider_ids: list[str]) -> dict[str, Any]:
 def new_comparison(ctx: Ctx) -> None:
     """The form; on "Run comparison" the run starts in the background and the view shows it."""
     catalog = cat.build_catalog(ctx.org_id, providers=ctx.providers,
-                                catalog=session.catalog_store(), warehouse=ctx.wh)
+                                catalog=resources.catalog_store(), warehouse=ctx.wh)
     options = service.model_options(catalog)
     if not options:
         st.info("No models yet. Discover models on the **Model catalog** page first.")

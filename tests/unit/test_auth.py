@@ -100,3 +100,23 @@ def test_usage_filter_validates_org_and_dates() -> None:
     f = UsageFilter(org_id="demo", start=date(2026, 1, 8), end=date(2026, 1, 14))
     prev = f.previous_period()
     assert (prev.start, prev.end) == (date(2026, 1, 1), date(2026, 1, 7))
+
+
+def test_only_admins_change_users_even_themselves(store: UserStore) -> None:
+    """The Users page hides these controls from non-admins; core must refuse them too."""
+    store.add_user("vic", "Vic", "", PW, Role.viewer, "demo")
+    vic = store.get("vic")
+    with pytest.raises(AccessDenied, match="Only admins"):
+        store.set_role("vic", Role.admin, acting=vic)
+    with pytest.raises(AccessDenied, match="Only admins"):
+        store.set_role("ann", Role.viewer, acting=vic)
+    with pytest.raises(AccessDenied, match="Only admins"):
+        store.set_password("ann", PW + "x", acting=vic)
+    with pytest.raises(AccessDenied, match="Only admins"):
+        store.remove_user("ann", acting=vic)
+    assert store.get("vic").role is Role.viewer
+    assert store.get("ann").role is Role.analyst
+    assert check_password(store, "ann", PW)
+    # changing one's own password is allowed to everyone
+    store.set_password("vic", PW + "x", acting=vic)
+    assert check_password(store, "vic", PW + "x")

@@ -1,0 +1,238 @@
+"""core.signin: sessions that end for good, and sign-in that resists guessing (fake clock)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from core.auth import AccessDenied, UserStore
+from core.config_store import ProviderStore, connect
+from core.config_store.sessions import SessionStore
+from core.domain import Role
+from core.signin import LOCK_FOR, WRONG, SignIn
+
+PW = "correct-horse-42"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+
+
+@pytest.fixture()
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture()
+def users(home: Path) -> UserStore:
+    s = UserStore()
+    s.add_user("owner", "Owner", "", PW, Role.admin, "demo")
+    s.add_user("ann", "Ann", "", PW, Role.analyst, "demo")
+    s.add_user("acme", "Acme admin", "", PW, Role.admin, "acme")
+    return s
+
+
+@pytest.fixture()
+def service(users: UserStore, clock: Clock) -> SignIn:
+    return SignIn(users, clock=clock)
+
+
+def _actions(org: str = "demo") -> list[str]:
+    return [e.action for e in ProviderStore().audit_entries(org, limit=1000)][::-1]
+
+
+def _signed_in(service: SignIn, name: str = "ann") -> tuple[str, str]:
+    """A session id and its cookie token, as after the form and the cookie route."""
+    result = service.attempt(name, PW, "10.0.0.1")
+    assert result.session_id and result.ticket
+    token, _ = service.redeem(result.ticket)
+    return result.session_id, token
+
+
+# -- sessions -------------------------------------------------------------------------------
+
+
+def test_sign_in_opens_a_session_known_by_id_and_by_cookie(service: SignIn) -> None:
+    session_id, token = _signed_in(service)
+    assert service.resume(session_id=session_id)[0].username == "ann"
+    assert service.resume(cookie_token=token)[0].username == "ann"
+    assert service.resume(cookie_token=token + "x") is None
+    assert "auth.signed_in" in _actions()
+
+
+def test_the_store_keeps_only_a_hash_of_the_cookie_token(service: SignIn) -> None:
+    session_id, token = _signed_in(service)
+    conn = connect()
+    try:
+        dump = "\n".join(conn.iterdump())
+    finally:
+        conn.close()
+    assert token not in dump
+
+
+def test_a_ticket_sets_the_cookie_once_and_only_while_fresh(service: SignIn,
+                                                            clock: Clock) -> None:
+    first = service.attempt("ann", PW)
+    token, max_age = service.redeem(first.ticket)
+    assert max_age == 12 * 3600
+    assert service.redeem(first.ticket) is None  # used
+    late = service.attempt("ann", PW)
+    clock.advance(seconds=61)
+    assert service.redeem(late.ticket) is None  # expired
+    assert service.redeem("made-up") is None
+
+
+def test_sign_out_ends_the_session_and_its_copied_cookie(service: SignIn) -> None:
+    session_id, token = _signed_in(service)
+    service.sign_out(session_id)
+    assert service.resume(session_id=session_id) is None
+    assert service.resume(cookie_token=token) is None
+    assert "auth.signed_out" in _actions()
+
+
+def test_idle_timeout_and_absolute_lifetime(service: SignIn, clock: Clock) -> None:
+    session_id, token = _signed_in(service)
+    clock.advance(minutes=29)
+    assert service.resume(cookie_token=token) is not None  # use keeps it alive
+    clock.advance(minutes=29)
+    assert service.resume(session_id=session_id) is not None
+    clock.advance(minutes=31)
+    assert service.resume(session_id=session_id) is None  # idle too long
+    assert service.resume(cookie_token=token) is None  # and it stays over
+
+    session_id, _ = _signed_in(service)
+    for _ in range(12 * 3 - 1):  # used every 20 minutes until 11 h 40 min
+        clock.advance(minutes=20)
+        assert service.resume(session_id=session_id) is not None
+    clock.advance(minutes=20)
+    assert service.resume(session_id=session_id) is None  # 12 h after sign-in
+
+
+@pytest.mark.parametrize("change", ["password", "role", "organization", "removal"])
+def test_user_changes_end_their_sessions(service: SignIn, users: UserStore,
+                                         change: str) -> None:
+    session_id, token = _signed_in(service)
+    kept_id, _ = _signed_in(service, "owner")
+    owner = users.get("owner")
+    if change == "password":
+        users.set_password("ann", PW + "-new", acting=owner)
+    elif change == "role":
+        users.set_role("ann", Role.viewer, acting=owner)
+    elif change == "organization":
+        users.set_org("ann", "acme", acting=owner)
+    else:
+        users.remove_user("ann", acting=owner)
+    assert service.resume(session_id=session_id) is None
+    assert service.resume(cookie_token=token) is None
+    assert service.resume(session_id=kept_id) is not None  # others are not touched
+    assert "auth.session_revoked" in _actions()
+
+
+def test_only_the_owner_moves_users_between_organizations(users: UserStore) -> None:
+    with pytest.raises(AccessDenied):
+        users.set_org("ann", "acme", acting=users.get("acme"))
+    assert users.get("ann").org_id == "demo"
+
+
+def test_a_new_cookie_key_ends_every_session(service: SignIn, monkeypatch) -> None:
+    session_id, token = _signed_in(service)
+    monkeypatch.setenv("SWITCHYARD_COOKIE_KEY", "a-brand-new-key-" + "x" * 40)
+    assert service.resume(session_id=session_id) is None
+    assert service.resume(cookie_token=token) is None
+    assert service.attempt("ann", PW).session_id  # signing in again works
+
+
+def test_revoke_all_ends_every_session(service: SignIn) -> None:
+    sessions = [_signed_in(service, name) for name in ("ann", "owner", "acme")]
+    assert service.revoke_all(actor="cli") == 3
+    for session_id, token in sessions:
+        assert service.resume(session_id=session_id) is None
+        assert service.resume(cookie_token=token) is None
+    assert SessionStore().live(service.clock()) == []
+
+
+# -- throttling -----------------------------------------------------------------------------
+
+
+def test_growing_delays_then_a_lockout_that_the_right_password_does_not_lift(
+        service: SignIn, clock: Clock) -> None:
+    assert service.attempt("ann", "wrong-1").message == WRONG
+    assert service.attempt("ann", "wrong-2").message == WRONG
+    assert service.attempt("ann", "wrong-3").message == WRONG
+    # the 4th try must wait 2 s: refused without looking at the password, not counted
+    refused = service.attempt("ann", PW)
+    assert refused.session_id is None
+    assert refused.message == "Too many attempts; try again in 2 seconds."
+    clock.advance(seconds=2)
+    assert service.attempt("ann", "wrong-4").message == WRONG
+    clock.advance(seconds=3)
+    assert service.attempt("ann", PW).message == "Too many attempts; try again in 1 second."
+    clock.advance(seconds=1)
+    locked = service.attempt("ann", "wrong-5")
+    assert locked.message == "Too many attempts; try again in 15 minutes."
+    clock.advance(minutes=10)
+    still = service.attempt("ann", PW)
+    assert still.session_id is None
+    assert still.message == "Too many attempts; try again in 5 minutes."
+    clock.advance(minutes=5)
+    assert service.attempt("ann", PW).session_id is not None
+    actions = _actions()
+    assert actions.count("auth.sign_in_failed") == 5
+    assert actions.count("auth.locked_out") == 1
+    assert actions.count("auth.sign_in_refused") == 3
+
+
+def test_unknown_users_get_the_same_message_and_the_same_lockout(service: SignIn,
+                                                                 clock: Clock) -> None:
+    messages = []
+    for i in range(5):
+        messages.append(service.attempt("nobody", f"guess-{i}").message)
+        clock.advance(seconds=10)
+    assert messages[:4] == [WRONG] * 4
+    assert messages[4] == "Too many attempts; try again in 15 minutes."
+    assert service.attempt("nobody", "guess").message.startswith("Too many attempts")
+    entries = ProviderStore().audit_entries("demo", include_instance=True, limit=1000)
+    assert sum(e.action == "auth.sign_in_failed" and e.org_id is None for e in entries) == 5
+
+
+def test_failures_are_forgotten_after_a_quiet_spell(service: SignIn, clock: Clock) -> None:
+    for i in range(4):
+        service.attempt("ann", f"wrong-{i}")
+        clock.advance(seconds=10)
+    clock.advance(seconds=LOCK_FOR.total_seconds() + 1)
+    assert service.attempt("ann", "wrong-again").message == WRONG  # counted from 1 again
+    assert service.attempt("ann", PW).session_id is not None
+
+
+def test_one_address_guessing_many_names_is_locked_out(service: SignIn, clock: Clock) -> None:
+    for i in range(20):
+        assert service.attempt(f"user{i}", "guess", "203.0.113.9").session_id is None
+        clock.advance(seconds=61)  # past any delay
+    refused = service.attempt("ann", PW, "203.0.113.9")
+    assert refused.session_id is None and refused.message.startswith("Too many attempts")
+    assert service.attempt("ann", PW, "198.51.100.7").session_id is not None
+
+
+def test_an_admin_unlocks_a_user(service: SignIn, users: UserStore, clock: Clock) -> None:
+    for i in range(5):
+        service.attempt("ann", f"wrong-{i}")
+        clock.advance(seconds=20)
+    assert "ann" in service.lockouts()
+    with pytest.raises(AccessDenied):
+        service.unlock("ann", acting=users.get("acme"))  # another organization's admin
+    users.add_user("vic", "Vic", "", PW, Role.viewer, "demo")
+    with pytest.raises(AccessDenied):
+        service.unlock("ann", acting=users.get("vic"))
+    assert service.unlock("ann", acting=users.get("owner"))
+    assert "ann" not in service.lockouts()
+    assert service.attempt("ann", PW).session_id is not None
+    assert "auth.unlocked" in _actions()
