@@ -12,13 +12,15 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 import httpx
+import pandas as pd
 
 from core.config_store import ProviderRecord, ProviderStore
 from core.config_store.schemas import check_model_id, parse_provider_settings
 from core.domain import DEMO_ORG
-from core.provider_names import PROVIDER_TYPES, ProviderType
+from core.provider_names import PROVIDER_TYPES, KeyPolicy, ProviderType
 from core.providers.base import Adapter, CheckResult
 from core.providers.errors import ProviderError
 from core.providers.ollama import OllamaAdapter, PullProgress
@@ -58,6 +60,42 @@ class TestOutcome:
     name: str
     result: CheckResult | None  # None when throttled
     throttled: Throttled | None = None
+
+    def message(self) -> str:
+        """One line for the person who asked for the test."""
+        if self.throttled:
+            return f"⏳ {self.throttled}"
+        if self.result and self.result.ok:
+            return f"✅ {self.name}: {self.result.message}"
+        return f"❌ {self.name}: {self.result.message if self.result else 'failed'}"
+
+
+def _when(ts: datetime | None) -> str:
+    return f"{ts:%d %b %H:%M:%S}" if ts else "never"
+
+
+def providers_table(records: Iterable[ProviderRecord], *, with_keys: bool) -> pd.DataFrame:
+    """The Providers page's table (and its CSV): status of each provider's last test; the
+    key column (last four characters only) for those who manage providers."""
+    status = {True: "✅ connected", False: "❌ failed", None: "— not tested"}
+    rows = []
+    for r in records:
+        row: dict[str, object] = {
+            "Name": r.name + (" (simulated)" if r.simulated and "simulated" not in r.name else ""),
+            "Type": r.info.label,
+            "Base URL": "built-in simulator" if r.simulated else (r.settings.base_url or ""),
+            "Models": r.model_count,
+            "Last test": status[r.last_test_ok],
+            "Tested at": _when(r.last_test_at),
+            "Latency (ms)": round(r.last_test_latency_ms) if r.last_test_latency_ms else None,
+            "Message": r.last_test_message or "",
+            "Enabled": r.enabled,
+        }
+        if with_keys:
+            row["Key"] = (r.key_last4 or "set") if r.has_key else (
+                "not needed" if r.info.key_policy is KeyPolicy.none else "none")
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def simulator_root() -> str:
