@@ -8,6 +8,7 @@ import streamlit as st
 from core import session
 from core.auth import AccessDenied, UserError, UserStore
 from core.domain import Role
+from core.exports import csv_bytes
 from core.signin import SignIn
 
 admin = session.require_page("users")
@@ -33,7 +34,7 @@ table = pd.DataFrame(
     ]
 )
 st.dataframe(table, hide_index=True, width="stretch")
-st.download_button("Download (CSV)", table.to_csv(index=False), file_name="users.csv",
+st.download_button("Download (CSV)", csv_bytes(table), file_name="users.csv",
                    mime="text/csv", key="users_csv")
 
 left, right = st.columns(2)

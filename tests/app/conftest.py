@@ -27,3 +27,22 @@ def seeded_home(home: Path) -> Path:
     build_demo(wh, events=6000, days=40, seed=3, end=DEMO_END)
     wh.close()
     return home
+
+
+@pytest.fixture()
+def offered_downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """What each download button of a run offers, by key (or label): the exact bytes a user
+    would save."""
+    import streamlit as st
+    from streamlit.delta_generator import DeltaGenerator
+
+    offered: dict[str, object] = {}
+    real = DeltaGenerator.download_button
+
+    def spy(self, label, data, *args, **kwargs):
+        offered[kwargs.get("key") or label] = data
+        return real(self, label, data, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaGenerator, "download_button", spy)
+    monkeypatch.setattr(st, "download_button", lambda *a, **kw: spy(st._main, *a, **kw))
+    return offered
