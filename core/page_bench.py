@@ -150,7 +150,7 @@ def _wait_switch(page: Any, watcher: _RunWatcher, t0: float, timeout_s: float = 
 def _sign_in(page: Any, url: str) -> None:
     page.goto(url)
     page.get_by_label("Username").wait_for(timeout=60_000)
-    page.wait_for_timeout(1500)  # the cookie component reruns the script once it has loaded
+    page.wait_for_timeout(1500)  # let the first runs (session resume, navigation) finish
     for attempt in range(3):
         page.get_by_label("Username").fill(ADMIN)
         page.get_by_label("Password", exact=True).fill(PASSWORD)
