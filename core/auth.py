@@ -12,9 +12,10 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -283,3 +284,17 @@ def check_password(store: UserStore, username: str, password: str) -> bool:
     if not rec:
         return False
     return bcrypt.checkpw(password.encode(), rec["password"].encode())
+
+
+def people_frame(people: list[User], locked: Mapping[str, datetime]) -> Any:
+    """The Users page's table (and its CSV); ``locked`` maps lowercased usernames to the end
+    of their sign-in lockout (shown in the viewer's local time)."""
+    import pandas as pd
+
+    return pd.DataFrame([
+        {"Username": u.username, "Name": u.name, "E-mail": u.email, "Role": u.role.value,
+         "Organization": u.org_id, "Owner": "yes" if u.owner else "",
+         "Locked until": (f"{locked[u.username.lower()].astimezone():%H:%M}"
+                          if u.username.lower() in locked else "")}
+        for u in people
+    ], columns=["Username", "Name", "E-mail", "Role", "Organization", "Owner", "Locked until"])

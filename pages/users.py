@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from core import session
-from core.auth import AccessDenied, UserError, UserStore
+from core.auth import AccessDenied, UserError, UserStore, people_frame
 from core.domain import Role
 from core.exports import csv_bytes
 from core.signin import SignIn
@@ -24,15 +23,7 @@ st.caption(
 
 scope = None if admin.owner else admin.org_id
 people = store.list_users(scope)
-table = pd.DataFrame(
-    [
-        {"Username": u.username, "Name": u.name, "E-mail": u.email, "Role": u.role.value,
-         "Organization": u.org_id, "Owner": "yes" if u.owner else "",
-         "Locked until": (f"{locked[u.username.lower()].astimezone():%H:%M}"
-                          if u.username.lower() in locked else "")}
-        for u in people
-    ]
-)
+table = people_frame(people, locked)
 st.dataframe(table, hide_index=True, width="stretch")
 st.download_button("Download (CSV)", csv_bytes(table), file_name="users.csv",
                    mime="text/csv", key="users_csv")
