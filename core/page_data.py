@@ -27,8 +27,10 @@ from core import charts
 from core.catalog import view as cat
 from core.config_store import CatalogStore, ProviderStore
 from core.domain import UsageFilter
+from core.pricing import PriceOverride
 from core.warehouse import queries
 from core.warehouse.db import Warehouse
+from core.warehouse.prices import list_overrides
 
 MAX_ENTRIES = 64
 
@@ -100,6 +102,16 @@ def usage_figure(wh: Warehouse, flt: UsageFilter, name: str, arg: str | None = N
 
 
 # -- Model catalog --------------------------------------------------------------------------
+
+
+@st.cache_data(max_entries=MAX_ENTRIES, show_spinner=False)
+def _overrides(path: str, version: str, org_id: str, _wh: Warehouse) -> list[PriceOverride]:
+    return list_overrides(_wh, org_id)
+
+
+def price_overrides(wh: Warehouse, org_id: str) -> list[PriceOverride]:
+    """The organization's negotiated prices (the Prices tab)."""
+    return _overrides(str(wh.path), wh.data_version(), org_id, wh)
 
 
 @st.cache_data(max_entries=MAX_ENTRIES, show_spinner=False)

@@ -51,15 +51,14 @@ ctx = Ctx(user=user, org_id=org_id, may_test=may_test, may_manage=may_manage, is
           providers=providers, catalog_store=catalog_store, wh=wh, catalog=catalog,
           records=records)
 
-# keyed, so a rerun (after a discovery, a saved price) stays on the tab the user was on
+# keyed, so a rerun (after a discovery, a saved price) stays on the tab the user was on; only
+# the open tab's view runs and is sent (the others cost a page switch time for nothing)
 tab_models, tab_discovery, tab_prices, tab_rules = st.tabs(
-    ["Models", "Discovery", "Prices", "Classification rules"], key="catalog_tab")
+    ["Models", "Discovery", "Prices", "Classification rules"], key="catalog_tab",
+    on_change="rerun")
 
-with tab_models:
-    models_tab(ctx)
-with tab_discovery:
-    discovery_tab(ctx)
-with tab_prices:
-    prices_tab(ctx)
-with tab_rules:
-    rules_tab(ctx)
+for tab, view in ((tab_models, models_tab), (tab_discovery, discovery_tab),
+                  (tab_prices, prices_tab), (tab_rules, rules_tab)):
+    if tab.open:
+        with tab:
+            view(ctx)

@@ -130,77 +130,84 @@ k5.metric("Error rate", f"{cur['error_rate'] * 100:.2f}%" if cur["error_rate"] i
 if dash.empty:
     st.info("No events match these filters. Widen the date range or clear a filter in the sidebar.")
 
+# only the open tab's content runs and is sent: six figures and two tables drawn at every page
+# switch cost more time than the queries behind them
 tab_cost, tab_latency, tab_errors, tab_events, tab_import = st.tabs(
-    ["Cost", "Latency", "Errors", "Events", "Import"]
+    ["Cost", "Latency", "Errors", "Events", "Import"], key="usage_tab", on_change="rerun"
 )
 
-with tab_cost:
-    by = st.segmented_control(
-        "Stack daily cost by", ["request_model", "provider_name", "feature"],
-        format_func=lambda v: charts.DIM_LABEL[v], default="request_model", key="cost_by",
-    ) or "request_model"
-    st.plotly_chart(page_data.usage_figure(wh, flt, "daily_cost", by), width="stretch")
-    c1, c2 = st.columns(2)
-    c1.plotly_chart(page_data.usage_figure(wh, flt, "top_features"), width="stretch")
-    c2.plotly_chart(page_data.usage_figure(wh, flt, "cost_vs_latency"), width="stretch")
+if tab_cost.open:
+    with tab_cost:
+        by = st.segmented_control(
+            "Stack daily cost by", ["request_model", "provider_name", "feature"],
+            format_func=lambda v: charts.DIM_LABEL[v], default="request_model", key="cost_by",
+        ) or "request_model"
+        st.plotly_chart(page_data.usage_figure(wh, flt, "daily_cost", by), width="stretch")
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(page_data.usage_figure(wh, flt, "top_features"), width="stretch")
+        c2.plotly_chart(page_data.usage_figure(wh, flt, "cost_vs_latency"), width="stretch")
 
-with tab_latency:
-    pct = st.segmented_control("Percentile", ["p50", "p95", "p99"], default="p95",
-                               key="latency_pct") or "p95"
-    st.plotly_chart(page_data.usage_figure(wh, flt, "latency", pct), width="stretch")
-    st.subheader("Models")
-    table = dash.models.rename(columns={
-        "provider_name": "Provider", "request_model": "Model", "requests": "Requests",
-        "errors": "Errors", "cost_usd": "Cost (USD)", "tokens": "Tokens", "avg_ms": "Avg ms",
-        "p50": "p50 ms", "p95": "p95 ms", "error_rate": "Error rate",
-        "cost_per_1k": "USD / 1k requests",
-    })
-    st.dataframe(
-        table, hide_index=True, width="stretch",
-        column_config={
-            "Cost (USD)": st.column_config.NumberColumn(format="$%.2f"),
-            "USD / 1k requests": st.column_config.NumberColumn(format="$%.3f"),
-            "Error rate": st.column_config.NumberColumn(format="percent"),
-            "Avg ms": st.column_config.NumberColumn(format="%.0f"),
-            "p50 ms": st.column_config.NumberColumn(format="%.0f"),
-            "p95 ms": st.column_config.NumberColumn(format="%.0f"),
-        },
-    )
-    st.download_button("Download model table (CSV)", csv_bytes(dash.models),
-                       file_name="models.csv", mime="text/csv", key="dl_models")
+if tab_latency.open:
+    with tab_latency:
+        pct = st.segmented_control("Percentile", ["p50", "p95", "p99"], default="p95",
+                                   key="latency_pct") or "p95"
+        st.plotly_chart(page_data.usage_figure(wh, flt, "latency", pct), width="stretch")
+        st.subheader("Models")
+        table = dash.models.rename(columns={
+            "provider_name": "Provider", "request_model": "Model", "requests": "Requests",
+            "errors": "Errors", "cost_usd": "Cost (USD)", "tokens": "Tokens", "avg_ms": "Avg ms",
+            "p50": "p50 ms", "p95": "p95 ms", "error_rate": "Error rate",
+            "cost_per_1k": "USD / 1k requests",
+        })
+        st.dataframe(
+            table, hide_index=True, width="stretch",
+            column_config={
+                "Cost (USD)": st.column_config.NumberColumn(format="$%.2f"),
+                "USD / 1k requests": st.column_config.NumberColumn(format="$%.3f"),
+                "Error rate": st.column_config.NumberColumn(format="percent"),
+                "Avg ms": st.column_config.NumberColumn(format="%.0f"),
+                "p50 ms": st.column_config.NumberColumn(format="%.0f"),
+                "p95 ms": st.column_config.NumberColumn(format="%.0f"),
+            },
+        )
+        st.download_button("Download model table (CSV)", csv_bytes(dash.models),
+                           file_name="models.csv", mime="text/csv", key="dl_models")
 
-with tab_errors:
-    c1, c2 = st.columns(2)
-    c1.plotly_chart(page_data.usage_figure(wh, flt, "errors_by_provider"), width="stretch")
-    c2.plotly_chart(page_data.usage_figure(wh, flt, "error_timeline"), width="stretch")
+if tab_errors.open:
+    with tab_errors:
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(page_data.usage_figure(wh, flt, "errors_by_provider"), width="stretch")
+        c2.plotly_chart(page_data.usage_figure(wh, flt, "error_timeline"), width="stretch")
 
-with tab_events:
-    top = st.columns([1, 1, 2])
-    errors_only = top[0].toggle("Errors only", key="ev_errors")
-    page_no = top[1].number_input("Page", min_value=1, value=1, step=1, key="ev_page")
-    size = 200
-    try:
-        events = page_data.events_page(wh, flt, limit=size, offset=(int(page_no) - 1) * size,
-                                       errors_only=errors_only)
-    except WarehouseBusy as exc:
-        session.busy_message(exc)
-        st.stop()
-    st.caption(f"Newest first · {size} per page · page {int(page_no)}")
-    if events.empty:
-        st.info("No events on this page for these filters.")
-    else:
-        st.dataframe(events, hide_index=True, width="stretch",
-                     column_config={"cost_usd": st.column_config.NumberColumn(format="$%.6f")})
-    d1, d2, _ = st.columns([1, 1, 2])
-    d1.download_button("Export CSV", lambda: queries.export_events(wh, flt, "csv",
-                                                                    errors_only=errors_only),
-                       file_name=f"usage_{org_id}_{flt.start}_{flt.end}.csv", mime="text/csv",
-                       key="export_csv")
-    d2.download_button("Export Parquet", lambda: queries.export_events(wh, flt, "parquet",
+if tab_events.open:
+    with tab_events:
+        top = st.columns([1, 1, 2])
+        errors_only = top[0].toggle("Errors only", key="ev_errors")
+        page_no = top[1].number_input("Page", min_value=1, value=1, step=1, key="ev_page")
+        size = 200
+        try:
+            events = page_data.events_page(wh, flt, limit=size, offset=(int(page_no) - 1) * size,
+                                           errors_only=errors_only)
+        except WarehouseBusy as exc:
+            session.busy_message(exc)
+            st.stop()
+        st.caption(f"Newest first · {size} per page · page {int(page_no)}")
+        if events.empty:
+            st.info("No events on this page for these filters.")
+        else:
+            st.dataframe(events, hide_index=True, width="stretch",
+                         column_config={"cost_usd": st.column_config.NumberColumn(format="$%.6f")})
+        d1, d2, _ = st.columns([1, 1, 2])
+        d1.download_button("Export CSV", lambda: queries.export_events(wh, flt, "csv",
                                                                         errors_only=errors_only),
-                       file_name=f"usage_{org_id}_{flt.start}_{flt.end}.parquet",
-                       mime="application/octet-stream", key="export_parquet")
-    st.caption(f"Exports hold every matching event, newest first (up to {queries.EXPORT_LIMIT:,}).")
+                           file_name=f"usage_{org_id}_{flt.start}_{flt.end}.csv", mime="text/csv",
+                           key="export_csv")
+        d2.download_button("Export Parquet", lambda: queries.export_events(wh, flt, "parquet",
+                                                                            errors_only=errors_only),
+                           file_name=f"usage_{org_id}_{flt.start}_{flt.end}.parquet",
+                           mime="application/octet-stream", key="export_parquet")
+        st.caption(f"Exports hold every matching event, newest first (up to {queries.EXPORT_LIMIT:,}).")
 
-with tab_import:
-    import_panel(org_id)
+if tab_import.open:
+    with tab_import:
+        import_panel(org_id)

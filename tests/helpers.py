@@ -268,3 +268,10 @@ def yaml_bomb(levels: int = 9) -> str:
     for i in range(1, levels):
         lines.append(f"{names[i]}: &{names[i]} [" + ", ".join([f"*{names[i - 1]}"] * 9) + "]")
     return "\n".join(lines) + f"\nphotos:\n  red.png: {{tags: *{names[levels - 1]}}}\n"
+
+
+def open_tab(at, key: str, label: str):
+    """Open the tab ``label`` of the keyed tabs ``key`` (pages run only the open tab), as a
+    click on it would, and rerun."""
+    at.session_state[key] = label
+    return at.run(timeout=60)

@@ -7,11 +7,11 @@ from datetime import date, timedelta
 import streamlit as st
 from pydantic import ValidationError
 
-from core import session
+from core import page_data, session
 from core.catalog import view as cat
 from core.pricing import OverlappingOverride, PriceOverride, override_messages
 from core.warehouse import WarehouseBusy
-from core.warehouse.prices import add_override, list_overrides, reprice
+from core.warehouse.prices import add_override, reprice
 from pages.catalog_views.shared import Ctx
 
 
@@ -19,7 +19,7 @@ def prices_tab(ctx: Ctx) -> None:
     st.markdown("Prices come from genai-prices' bundled data. A **negotiated price** overrides "
                 "it for your organization from a start date; past costs keep the price that "
                 "was in force when they happened.")
-    overrides = list_overrides(ctx.wh, ctx.org_id)
+    overrides = page_data.price_overrides(ctx.wh, ctx.org_id)
     if overrides:
         st.dataframe(cat.overrides_frame(overrides), hide_index=True)
     else:

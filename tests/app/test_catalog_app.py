@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.config_store import CatalogStore
-from tests.helpers import page_path, signed_in
+from tests.helpers import open_tab, page_path, signed_in
 
 
 def _open(username: str):
@@ -33,6 +33,7 @@ def _text(at) -> str:
 
 
 def _table_view(at):
+    open_tab(at, "catalog_tab", "Models")
     at.segmented_control(key="f_view").set_value("Table")
     _run(at)
     return at.dataframe[0].value
@@ -99,6 +100,7 @@ def test_discovery_finds_a_new_model_and_retires_a_dropped_one(seeded_home: Path
     assert CatalogStore().models("demo")  # the demo catalog was filled on first open
     sim.simulator.add_fault({"provider": "openai", "list_models_add": ["gpt-5.1"],
                              "list_models_remove": ["gpt-4o-mini"]})
+    open_tab(at, "catalog_tab", "Discovery")
     at.button(key="disc_go").click()
     _run(at)
     text = _text(at)
@@ -120,6 +122,7 @@ def test_discovery_finds_a_new_model_and_retires_a_dropped_one(seeded_home: Path
 def test_a_failing_provider_makes_a_partial_run(seeded_home: Path, sim) -> None:
     at = _open("owner")
     sim.simulator.add_fault({"provider": "mistral", "status": 500})
+    open_tab(at, "catalog_tab", "Discovery")
     at.button(key="disc_go").click()
     _run(at)
     text = _text(at)
@@ -127,7 +130,7 @@ def test_a_failing_provider_makes_a_partial_run(seeded_home: Path, sim) -> None:
 
 
 def test_negotiated_price_and_bad_input(seeded_home: Path, sim) -> None:
-    at = _open("owner")
+    at = open_tab(_open("owner"), "catalog_tab", "Prices")
     at.selectbox(key="price_provider").set_value("openai")
     at.text_input(key="price_model").input("gpt-4o")
     at.number_input(key="price_in").set_value(-1.0)
@@ -142,13 +145,14 @@ def test_negotiated_price_and_bad_input(seeded_home: Path, sim) -> None:
     df = _table_view(at)
     row = df[df["Model"] == "gpt-4o"].iloc[0]
     assert row["Input $/Mtok"] == 1.0 and row["Price source"] == "override"
+    open_tab(at, "catalog_tab", "Prices")
     at.button(key="reprice_go").click()
     _run(at)
     assert any("re-priced" in s.value for s in at.success)
 
 
 def test_rules_are_validated(seeded_home: Path, sim) -> None:
-    at = _open("owner")
+    at = open_tab(_open("owner"), "catalog_tab", "Classification rules")
     assert any("default rules" in m.value for m in at.markdown)
     # bad rules are refused with a message naming the rule; nothing is saved
     from core.config_store import InvalidRules
@@ -164,6 +168,8 @@ def test_viewer_reads_without_actions(seeded_home: Path, sim) -> None:
     assert not at.exception
     assert all(b.disabled for b in at.button if b.key and b.key.split("_")[0] in ("use", "test")
                and b.key.split("_")[-1].isdigit())
-    assert "disc_go" not in {b.key for b in at.button}
-    assert "rules_save" not in {b.key for b in at.button}
-    assert any("Only admins set negotiated prices" in c.value for c in at.caption)
+    assert "disc_go" not in {b.key for b in open_tab(at, "catalog_tab", "Discovery").button}
+    assert "rules_save" not in {
+        b.key for b in open_tab(at, "catalog_tab", "Classification rules").button}
+    assert any("Only admins set negotiated prices" in c.value
+               for c in open_tab(at, "catalog_tab", "Prices").caption)

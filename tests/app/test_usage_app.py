@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from tests.helpers import DEMO_END, signed_in
+from tests.helpers import DEMO_END, open_tab, signed_in
 
 
 def _metric(at, label: str) -> str:
@@ -26,9 +26,12 @@ def test_usage_page_shows_kpis_charts_and_events(seeded_home: Path) -> None:
     assert _metric(at, "Spend").startswith("$")
     # default range: the last 30 days of data
     assert at.date_input(key="flt_dates").value == (date(2026, 10, 22), DEMO_END)
-    # charts are drawn (plotly) and the drill-down table holds the newest events
-    assert len(at.get("plotly_chart")) >= 5
-    events = at.dataframe[-1].value
+    # only the open tab is drawn: Cost's three figures; each other tab when opened
+    assert len(at.get("plotly_chart")) == 3 and not at.dataframe
+    assert len(open_tab(at, "usage_tab", "Latency").get("plotly_chart")) == 1
+    assert len(open_tab(at, "usage_tab", "Errors").get("plotly_chart")) == 2
+    # the drill-down table holds the newest events
+    events = open_tab(at, "usage_tab", "Events").dataframe[-1].value
     assert len(events) == 200
     assert events["ts"].is_monotonic_decreasing
     assert {"Export CSV", "Export Parquet"} <= {d.label for d in at.get("download_button")}
@@ -66,7 +69,7 @@ def test_filter_with_no_matching_rows_says_what_to_do(seeded_home: Path) -> None
 
 
 def test_viewer_cannot_import(seeded_home: Path) -> None:
-    at = signed_in("viewer")
+    at = open_tab(signed_in("viewer"), "usage_tab", "Import")
     assert not at.exception
     assert any("Viewers cannot import" in i.value for i in at.info)
 
@@ -86,6 +89,7 @@ def test_import_lands_good_rows_reports_bad_ones_and_updates_the_figures(
 ) -> None:
     at = signed_in("analyst")
     before = _requests(at)
+    open_tab(at, "usage_tab", "Import")
     day = DEMO_END.isoformat()
     data = (
         "request_id,ts,provider_name,request_model,input_tokens,output_tokens,feature\n"
@@ -115,7 +119,7 @@ def test_import_lands_good_rows_reports_bad_ones_and_updates_the_figures(
 
 
 def test_an_unreadable_upload_is_explained(seeded_home: Path) -> None:
-    at = signed_in("editor")
+    at = open_tab(signed_in("editor"), "usage_tab", "Import")
     at.file_uploader(key="import_files_0").upload("notes.csv", b"name,colour\nbob,blue\n",
                                                   "text/csv").run()
     at.button(key="import_go").click().run()
@@ -153,6 +157,7 @@ def test_hostile_files_are_each_reported_and_never_stop_the_others(seeded_home: 
     at = signed_in("editor")
     before = _requests(at)
     dates = at.date_input(key="flt_dates").value
+    open_tab(at, "usage_tab", "Import")
     day = DEMO_END.isoformat()
     header = "request_id,ts,provider_name,request_model,input_tokens,output_tokens,feature\n"
     hostile = (header + f"h-1,{day}T09:00:00Z,openai,gpt-4o,10,1,photo_analysis\n"

@@ -138,6 +138,7 @@ def test_admin_adds_a_user_who_can_sign_in(page: Page, app_url: str) -> None:
 
     sign_in(page, app_url, "bea")
     expect(page.get_by_role("link", name="Users")).to_have_count(0)
+    page.get_by_role("tab", name="Import").click()  # only the open tab is drawn
     expect(page.get_by_text("Viewers cannot import")).to_have_count(1)
 
 
