@@ -142,7 +142,8 @@ NOT_ORG_SCOPED = {
 
 def test_every_public_query_for_one_org_returns_nothing_of_the_other(two_orgs: Warehouse) -> None:
     public = {name for name, fn in inspect.getmembers(queries, inspect.isfunction)
-              if fn.__module__ == queries.__name__ and not name.startswith("_")}
+              if fn.__module__ == queries.__name__ and not name.startswith("_")
+              and "__mutmut" not in name}  # `make mutate` adds its own copies of each function
     calls = _calls(two_orgs)
     assert public == set(calls) | set(NOT_ORG_SCOPED), "add the new query to _calls"
     for name, call in calls.items():
