@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.auth import AccessDenied, UserStore
+from core.auth import AccessDenied, UserError, UserStore
 from core.config_store import ProviderStore, connect
 from core.config_store.sessions import SessionStore
 from core.domain import Role
@@ -141,6 +141,32 @@ def test_only_the_owner_moves_users_between_organizations(users: UserStore) -> N
     with pytest.raises(AccessDenied):
         users.set_org("ann", "acme", acting=users.get("acme"))
     assert users.get("ann").org_id == "demo"
+
+
+def test_moving_a_user_changes_their_organization_for_good(service: SignIn,
+                                                           users: UserStore) -> None:
+    owner = users.get("owner")
+    moved = users.set_org("ann", "acme", acting=owner)
+    assert moved.username == "ann" and moved.org_id == "acme"
+    assert UserStore().get("ann").org_id == "acme"  # written, not only returned
+    assert UserStore().get("ann").role is Role.analyst
+
+
+def test_moving_a_user_to_their_own_organization_ends_nothing(service: SignIn,
+                                                             users: UserStore) -> None:
+    session_id, _ = _signed_in(service)
+    users.set_org("ann", "demo", acting=users.get("owner"))
+    assert service.resume(session_id=session_id) is not None
+    assert "auth.session_revoked" not in _actions()
+
+
+def test_the_owner_stays_and_a_bad_organization_is_refused(users: UserStore) -> None:
+    owner = users.get("owner")
+    with pytest.raises(UserError, match="instance owner stays"):
+        users.set_org("owner", "acme", acting=owner)
+    with pytest.raises(UserError):
+        users.set_org("ann", "Not An Org!", acting=owner)
+    assert users.get("owner").org_id == "demo" and users.get("ann").org_id == "demo"
 
 
 def test_a_new_cookie_key_ends_every_session(service: SignIn, monkeypatch) -> None:

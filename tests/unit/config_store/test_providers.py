@@ -415,3 +415,33 @@ def test_before_discovery_the_last_connection_test_counts(store: ProviderStore) 
     rec = store.add("acme", {"type": "openai", "name": "OpenAI"}, CANARY, "ann")
     store.record_test("acme", rec.id, True, "Connected · 42 models", 80.0, 42, audit=False)
     assert store.get("acme", rec.id).model_count == 42
+
+
+def test_every_provider_change_leaves_its_exact_audit_entry(store: ProviderStore) -> None:
+    """Who did what to which provider, with what detail (never the key): one entry per
+    change, in order, and a no-op edit leaves none."""
+    rec = store.add("acme", {"type": "openai", "name": "OpenAI"}, CANARY, "ann")
+    store.update("acme", rec.id, {"type": "openai", "name": "OpenAI"}, KEEP, "bob",
+                 expected_version=rec.version)  # nothing changed: no entry, no new version
+    edited = store.update("acme", rec.id, {"type": "openai", "name": "OpenAI prod"},
+                          "sk-another-key-0123456789abcdef", "bob",
+                          expected_version=rec.version)
+    assert edited.version == rec.version + 1 and edited.settings.name == "OpenAI prod"
+    store.record_test("acme", rec.id, True, "listed 3 models", 12.5, actor="carl",
+                      models_count=3)
+    store.remove("acme", rec.id, "dana")
+    entries = [(e.actor, e.action, e.target, e.detail)
+               for e in reversed(store.audit_entries("acme", limit=10))]
+    assert entries == [
+        ("ann", "provider.add", rec.id, {"name": "OpenAI", "type": "openai",
+                                          "base_url": "https://api.openai.com/v1",
+                                          "simulated": False, "key_change": "set"}),
+        ("bob", "provider.edit", rec.id, {"name": "OpenAI prod", "changed": ["name"],
+                                           "key_change": "replaced"}),
+        ("carl", "provider.test", rec.id, {"ok": True, "latency_ms": 12.5, "models_count": 3}),
+        ("dana", "provider.delete", rec.id, {"name": "OpenAI prod", "type": "openai"}),
+    ]
+    assert CANARY not in repr(entries)
+    assert store.get("acme", rec.id) is None
+    with pytest.raises(ProviderNotFound):
+        store.remove("acme", rec.id, "dana")
