@@ -328,21 +328,10 @@ def test_a_yaml_bomb_as_labels_is_refused_on_the_page(seeded_home: Path, sim) ->
 
 
 def test_csv_downloads_neutralise_spreadsheet_formulas(seeded_home: Path, sim,
-                                                       monkeypatch) -> None:
+                                                       offered_downloads: dict) -> None:
     """A sample set's name and a photo's file name are the user's text: in the CSVs the
     page offers they come out as text, never as formulas a spreadsheet would run."""
-    import streamlit as st
-    from streamlit.delta_generator import DeltaGenerator
-
-    offered: dict[str, object] = {}
-    real = DeltaGenerator.download_button
-
-    def spy(self, label, data, *args, **kwargs):
-        offered[kwargs.get("key") or label] = data
-        return real(self, label, data, *args, **kwargs)
-
-    monkeypatch.setattr(DeltaGenerator, "download_button", spy)
-    monkeypatch.setattr(st, "download_button", lambda *a, **kw: spy(st._main, *a, **kw))
+    offered = offered_downloads
     at = _open("analyst")
     at.segmented_control(key="compare_view").set_value("Your samples").run(timeout=60)
     at.text_input(key="up_name").input("@SUM(1+1)")
