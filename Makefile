@@ -68,11 +68,7 @@ bench: install
 mutate: install
 	rm -rf mutants
 	$(BIN)/mutmut run --max-children 2 || true
-	$(BIN)/mutmut export-cicd-stats
-	$(BIN)/python -c "import json; s = json.load(open('mutants/mutmut-cicd-stats.json')); \
-		t = s['total'] - s.get('skipped', 0); k = s['killed'] + s.get('timeout', 0); \
-		print(json.dumps({**s, 'kill_rate': round(k / t, 3) if t else None}))"
-	$(BIN)/mutmut results
+	$(BIN)/python mutation/report.py --survivors mutants/survivors.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .cache mutants *.egg-info
