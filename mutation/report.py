@@ -3,7 +3,7 @@
 mutmut counts every surviving mutant against the suite, including the ones no test can
 kill because they do not change behaviour (an SQL keyword in upper case, a sqlite3.Row key
 in another case). Those are reviewed one by one and listed, with the reason, in
-``mutation/equivalents.toml``; this script subtracts them, and reports an entry as stale
+``mutation/equivalents/*.toml`` (one file per module); this script subtracts them, and reports an entry as stale
 when its mutant no longer exists or no longer changes the line it named (so an edit that
 renumbers a function's mutants cannot quietly excuse a different one).
 
@@ -23,7 +23,7 @@ from pathlib import Path
 from mutmut.__main__ import SourceFileMutationData, status_by_exit_code, walk_mutatable_files
 from mutmut.mutation.diff_apply import get_diff_for_mutant
 
-EQUIVALENTS = Path(__file__).with_name("equivalents.toml")
+EQUIVALENTS = Path(__file__).with_name("equivalents")
 
 
 def _changed_line(diff: str) -> str:
@@ -34,13 +34,12 @@ def _changed_line(diff: str) -> str:
 
 def load_equivalents(path: Path = EQUIVALENTS) -> dict[str, tuple[str, str]]:
     """mutant name -> (fingerprint, reason)."""
-    if not path.exists():
-        return {}
     out: dict[str, tuple[str, str]] = {}
-    for group in tomllib.loads(path.read_text()).get("equivalent", []):
-        for entry in group["mutants"]:
-            name, _, line = entry.partition(" | ")
-            out[name.strip()] = (line.strip(), group["why"])
+    for file in sorted(path.glob("*.toml")):
+        for group in tomllib.loads(file.read_text()).get("equivalent", []):
+            for entry in group["mutants"]:
+                name, _, line = entry.partition(" | ")
+                out[name.strip()] = (line.strip(), group["why"])
     return out
 
 
