@@ -120,3 +120,66 @@ def test_only_admins_change_users_even_themselves(store: UserStore) -> None:
     # changing one's own password is allowed to everyone
     store.set_password("vic", PW + "x", acting=vic)
     assert check_password(store, "vic", PW + "x")
+
+
+def _refusal(exc_type, call, *args, **kw) -> str:
+    with pytest.raises(exc_type) as caught:
+        call(*args, **kw)
+    return str(caught.value)
+
+
+def test_refusals_tell_the_user_exactly_why(store: UserStore) -> None:
+    """These messages are shown as they are on the Users page and in the app."""
+    owner, acme = store.get("owner"), store.get("acme")
+    store.add_user("vic", "Vic", "", PW, Role.viewer, "demo")
+    vic = store.get("vic")
+    assert _refusal(AccessDenied, acme.scope, "demo") == (
+        "You can only see your own organization's data.")
+    assert _refusal(AccessDenied, store.set_role, "ann", Role.viewer, acting=vic) == (
+        "Only admins can change users.")
+    assert _refusal(AccessDenied, store.set_role, "ann", Role.viewer, acting=acme) == (
+        "Admins can change users of their own organization only.")
+    assert _refusal(AccessDenied, store.remove_user, "ann", acting=acme) == (
+        "Admins can change users of their own organization only.")
+    assert _refusal(AccessDenied, store.set_org, "ann", "acme", acting=acme) == (
+        "Only the instance owner can move users between organizations.")
+    assert _refusal(UserError, store.remove_user, "owner", acting=owner) == (
+        "The instance owner cannot be removed.")
+    assert _refusal(UserError, store.set_role, "owner", Role.viewer, acting=owner) == (
+        "The instance owner stays an admin.")
+    assert _refusal(UserError, store.set_org, "owner", "acme", acting=owner) == (
+        "The instance owner stays in their organization.")
+    assert _refusal(UserError, store.remove_user, "ghost", acting=owner) == (
+        "There is no user called ghost.")
+
+
+def test_an_admin_manages_the_users_of_their_own_organization(store: UserStore) -> None:
+    """A non-owner admin is not limited to adding users: they change and remove them too."""
+    acme = store.get("acme")
+    store.add_user("bob", "Bob", "", PW, Role.viewer, "acme", acting=acme)
+    changed = store.set_role("bob", Role.editor, acting=acme)
+    assert (changed.username, changed.role, changed.org_id) == ("bob", Role.editor, "acme")
+    assert UserStore().get("bob").role is Role.editor
+    store.set_password("bob", PW + "-new", acting=acme)
+    assert check_password(store, "bob", PW + "-new")
+    store.remove_user("bob", acting=acme)
+    assert store.get("bob") is None
+    assert [u.username for u in store.list_users("acme")] == ["acme"]
+
+
+def test_the_owner_can_be_kept_an_admin_but_not_demoted(store: UserStore) -> None:
+    owner = store.get("owner")
+    kept = store.set_role("owner", Role.admin, acting=owner)
+    assert (kept.username, kept.role, kept.owner) == ("owner", Role.admin, True)
+    for role in (Role.editor, Role.analyst, Role.viewer):
+        with pytest.raises(UserError, match="instance owner stays an admin"):
+            store.set_role("owner", role, acting=owner)
+    assert store.get("owner").role is Role.admin
+
+
+def test_a_password_of_exactly_the_minimum_length_is_accepted(store: UserStore) -> None:
+    owner = store.get("owner")
+    with pytest.raises(UserError, match="^Passwords need at least 8 characters.$"):
+        store.set_password("ann", "x" * 7, acting=owner)
+    store.set_password("ann", "y" * 8, acting=owner)
+    assert check_password(store, "ann", "y" * 8)

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from core.auth import UserStore
 from core.cli import main
+from core.config_store import ProviderStore
 from core.config_store.sessions import SessionStore
 from core.domain import Role
 from core.signin import SignIn
@@ -70,6 +71,10 @@ def test_users_unlock(home: Path) -> None:
     result = _run("users", "unlock", "ann")
     assert result.exit_code == 0 and "Unlocked ann" in result.output
     assert service.lockouts() == {}
+    unlocks = [(e.org_id, e.actor, e.target, e.detail)
+               for e in ProviderStore().audit_entries("demo", limit=1000)
+               if e.action == "auth.unlocked"]
+    assert unlocks == [("demo", "cli", "ann", {})]  # the operator, in ann's organization
     assert service.attempt("ann", PASSWORD).session_id is not None
 
 

@@ -262,3 +262,209 @@ def test_an_admin_unlocks_a_user(service: SignIn, users: UserStore, clock: Clock
     assert "ann" not in service.lockouts()
     assert service.attempt("ann", PW).session_id is not None
     assert "auth.unlocked" in _actions()
+
+
+# -- what each ending and unlock writes -----------------------------------------------------
+
+ENDINGS = ("auth.session_revoked", "auth.signed_out")
+
+
+def _entries(actions: tuple[str, ...], org: str = "demo", *, include_instance: bool = False,
+             store: ProviderStore | None = None) -> list[tuple]:
+    """The audit rows of ``actions``, oldest first, as (org, actor, action, target, detail)."""
+    entries = (store or ProviderStore()).audit_entries(org, include_instance=include_instance,
+                                                       limit=1000)
+    return [(e.org_id, e.actor, e.action, e.target, e.detail) for e in entries[::-1]
+            if e.action in actions]
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ("password", "password changed"), ("own password", "password changed"),
+    ("role", "role changed"), ("organization", "organization changed"),
+    ("removal", "user removed")])
+def test_each_user_change_records_who_ended_the_sessions_and_why(
+        service: SignIn, users: UserStore, change: str, reason: str) -> None:
+    first, _ = _signed_in(service)
+    second, _ = _signed_in(service)
+    owner, ann = users.get("owner"), users.get("ann")
+    actor = "owner"
+    if change == "password":
+        users.set_password("ann", PW + "-new", acting=owner)
+    elif change == "own password":
+        users.set_password("ann", PW + "-new", acting=ann)
+        actor = "ann"
+    elif change == "role":
+        users.set_role("ann", Role.viewer, acting=owner)
+    elif change == "organization":
+        users.set_org("ann", "acme", acting=owner)
+    else:
+        users.remove_user("ann", acting=owner)
+    # ended by the change itself (not later, by resume noticing it), in the old organization
+    for session_id in (first, second):
+        rec = SessionStore().by_id(session_id)
+        assert rec.revoked_at is not None and rec.revoked_reason == reason
+    assert _entries(ENDINGS) == [
+        ("demo", actor, "auth.session_revoked", "ann", {"reason": reason, "sessions": 2})]
+
+
+def test_setting_the_role_a_user_already_has_ends_nothing(service: SignIn,
+                                                          users: UserStore) -> None:
+    session_id, _ = _signed_in(service)
+    same = users.set_role("ann", Role.analyst, acting=users.get("owner"))
+    assert same.role is Role.analyst
+    assert SessionStore().by_id(session_id).revoked_at is None
+    assert service.resume(session_id=session_id) is not None
+    assert _entries(ENDINGS) == []
+
+
+def test_changes_end_sessions_in_the_stores_the_settings_name(home: Path, clock: Clock) -> None:
+    """A UserStore and SignIn built on explicit settings (not the environment's) keep and end
+    their sessions in that config store, signed with that cookie key."""
+    from dataclasses import replace
+
+    from core.settings import get_settings
+
+    elsewhere = home / "elsewhere"
+    settings = replace(get_settings(), config_path=elsewhere / "config.sqlite",
+                       credentials_path=elsewhere / "credentials.json",
+                       cookie_key_path=elsewhere / "cookie.key")
+    users = UserStore(settings)
+    users.add_user("owner", "Owner", "", PW, Role.admin, "demo")
+    users.add_user("ann", "Ann", "", PW, Role.analyst, "demo")
+    service = SignIn(users, settings=settings, clock=clock)
+    session_id = service.attempt("ann", PW).session_id
+    assert service.resume(session_id=session_id)[0].username == "ann"
+    users.set_password("ann", PW + "-new", acting=users.get("owner"))
+    assert service.resume(session_id=session_id) is None
+    assert SessionStore(settings=settings).by_id(session_id).revoked_reason == (
+        "password changed")
+
+
+@pytest.mark.parametrize(("ending", "reason"), [
+    ("lifetime", "lifetime over"), ("idle", "idle timeout"),
+    ("cookie key", "cookie key changed")])
+def test_a_session_found_over_is_revoked_for_good_with_its_reason(
+        service: SignIn, clock: Clock, monkeypatch, ending: str, reason: str) -> None:
+    session_id, token = _signed_in(service)
+    if ending == "lifetime":
+        clock.advance(hours=12)
+    elif ending == "idle":
+        clock.advance(minutes=31)
+    else:
+        monkeypatch.setenv("SWITCHYARD_COOKIE_KEY", "a-brand-new-key-" + "x" * 40)
+    assert service.resume(cookie_token=token) is None
+    rec = SessionStore().by_id(session_id)
+    assert rec.revoked_at == clock.now and rec.revoked_reason == reason
+    assert _entries(ENDINGS) == [
+        ("demo", "system", "auth.session_revoked", "ann", {"reason": reason, "sessions": 1})]
+    monkeypatch.delenv("SWITCHYARD_COOKIE_KEY", raising=False)  # the old key back: still over
+    assert service.resume(session_id=session_id) is None
+
+
+def test_a_session_lives_until_the_idle_limit_is_passed(service: SignIn,
+                                                        clock: Clock) -> None:
+    """Used 60 s after sign-in (its last-seen time is written then), then left alone for
+    exactly the idle limit (30 min): still alive (only more than 30 min idle ends it)."""
+    start = clock.now
+    session_id, _ = _signed_in(service)
+    clock.advance(seconds=60)
+    assert service.resume(session_id=session_id) is not None
+    assert SessionStore().by_id(session_id).last_seen_at == start + timedelta(seconds=60)
+    clock.advance(minutes=30)
+    assert service.resume(session_id=session_id) is not None
+
+
+@pytest.mark.parametrize(("field", "value"), [("roles", ["viewer"]), ("org_id", "acme")])
+def test_a_session_ends_when_the_credentials_file_changes_under_it(
+        service: SignIn, users: UserStore, field: str, value) -> None:
+    """Edited by hand (no set_role/set_org to end the sessions), the user's role or
+    organization no longer matches the session's: resume ends it."""
+    import json
+
+    session_id, _ = _signed_in(service)
+    data = users.credentials()
+    data["usernames"]["ann"][field] = value
+    users.path.write_text(json.dumps(data))
+    assert service.resume(session_id=session_id) is None
+    assert SessionStore().by_id(session_id).revoked_reason == "user changed"
+
+
+def test_sign_out_is_recorded_as_the_users_own(service: SignIn) -> None:
+    first, _ = _signed_in(service)
+    _, token = _signed_in(service)
+    service.sign_out(first)
+    service.sign_out_cookie(token)
+    service.sign_out("no-such-session")  # nothing to end, nothing written
+    service.sign_out_cookie("no-such-cookie")
+    entry = ("demo", "ann", "auth.signed_out", "ann", {"reason": "signed out", "sessions": 1})
+    assert _entries(ENDINGS) == [entry, entry]
+    assert SessionStore().by_id(first).revoked_reason == "signed out"
+
+
+def test_revoking_a_users_sessions_is_recorded_in_their_organization(
+        service: SignIn, users: UserStore) -> None:
+    _signed_in(service)
+    _signed_in(service)
+    _signed_in(service, "owner")
+    assert service.revoke_user("ann", actor="cli", reason="revoked by the operator") == 2
+    assert service.revoke_user("ghost", actor="cli", reason="revoked by the operator") == 0
+    assert _entries(ENDINGS) == [("demo", "cli", "auth.session_revoked", "ann",
+                                  {"reason": "revoked by the operator", "sessions": 2})]
+    assert [r.username for r in SessionStore().live(service.clock())] == ["owner"]
+
+
+def test_revoke_all_is_recorded_instance_wide(service: SignIn) -> None:
+    ids = [_signed_in(service, name)[0] for name in ("ann", "owner", "acme")]
+    assert service.revoke_all(actor="operator") == 3
+    assert _entries(ENDINGS, include_instance=True) == [
+        (None, "operator", "auth.session_revoked", None,
+         {"reason": "revoked by the operator", "sessions": 3})]
+    assert {SessionStore().by_id(i).revoked_reason for i in ids} == {"revoked by the operator"}
+
+
+def _lock(service: SignIn, clock: Clock, name: str) -> None:
+    for i in range(5):
+        service.attempt(name, f"wrong-{i}")
+        clock.advance(seconds=20)
+    assert name in service.lockouts()
+
+
+def test_unlock_refusals_say_exactly_why(service: SignIn, users: UserStore,
+                                         clock: Clock) -> None:
+    _lock(service, clock, "ann")
+    users.add_user("vic", "Vic", "", PW, Role.viewer, "demo")
+    with pytest.raises(AccessDenied) as caught:
+        service.unlock("ann", acting=users.get("vic"))
+    assert str(caught.value) == "Only admins can unlock users."
+    with pytest.raises(AccessDenied) as caught:
+        service.unlock("ann", acting=users.get("acme"))
+    assert str(caught.value) == "Admins can unlock users of their own organization only."
+    assert "ann" in service.lockouts()
+    assert _entries(("auth.unlocked",)) == []
+
+
+def test_each_unlock_is_recorded_with_who_did_it(service: SignIn, users: UserStore,
+                                                  clock: Clock) -> None:
+    users.add_user("bob", "Bob", "", PW, Role.viewer, "acme")
+    for name in ("ann", "bob", "nobody"):
+        _lock(service, clock, name)
+    assert service.unlock("bob", acting=users.get("acme"))  # an admin of bob's organization
+    assert service.unlock("nobody", acting=users.get("owner"))  # a name no one has
+    assert service.unlock("ann", acting=None)  # the operator at the command line
+    assert service.lockouts() == {}
+    assert _entries(("auth.unlocked",), "acme") == [("acme", "acme", "auth.unlocked", "bob", {})]
+    assert _entries(("auth.unlocked",), include_instance=True) == [
+        (None, "owner", "auth.unlocked", "nobody", {}),
+        ("demo", "cli", "auth.unlocked", "ann", {})]
+
+
+def test_a_cookie_never_outlives_its_session(home: Path, users: UserStore, clock: Clock,
+                                             monkeypatch) -> None:
+    monkeypatch.setenv("SWITCHYARD_SESSION_MAX_HOURS", "0.01")  # 36 seconds
+    service = SignIn(users, clock=clock)
+    early = service.attempt("ann", PW)
+    clock.advance(seconds=10)
+    assert service.redeem(early.ticket)[1] == 26
+    late = service.attempt("ann", PW)
+    clock.advance(seconds=35.5)  # half a second of the session left
+    assert service.redeem(late.ticket)[1] == 0
