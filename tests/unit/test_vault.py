@@ -187,6 +187,49 @@ def test_damaged_master_key_file_is_a_clear_error(home: Path) -> None:
         load_vault()
 
 
+def test_an_unpadded_master_key_is_accepted() -> None:
+    key = os.urandom(32)
+    text = V.encode_key(key)
+    assert len(text) == 44 and text.endswith("=")
+    assert V.parse_master_key(text.rstrip("="), where="env") == key
+    assert V.parse_master_key(f"  {text}\n".encode(), where="file") == key
+
+
+@pytest.mark.parametrize("length", [30, 35, 42])
+def test_a_truncated_master_key_says_how_many_bytes_it_holds(length: int) -> None:
+    text = V.encode_key(os.urandom(32))[:length]
+    expected = length * 6 // 8
+    with pytest.raises(VaultError, match=f"^The key decodes to {expected} bytes; an AES-256 "
+                                         "master key must be exactly 32 bytes"):
+        V.parse_master_key(text, where="The key")
+
+
+def test_a_key_file_with_non_ascii_bytes_is_a_clear_error(home: Path) -> None:
+    path = get_settings().master_key_path
+    path.parent.mkdir(parents=True)
+    raw = V.encode_key(os.urandom(32)).encode()
+    path.write_bytes(raw[:20] + "é".encode() + raw[20:])
+    with pytest.raises(VaultError, match="is not a valid master key") as err:
+        load_vault()
+    assert f"The master key file {path}" in str(err.value)
+
+
+@pytest.mark.parametrize(("mode", "warned"), [(0o600, False), (0o400, False), (0o640, True),
+                                             (0o604, True), (0o644, True), (0o660, True)])
+def test_a_key_file_readable_by_others_is_warned_about(
+        home: Path, caplog: pytest.LogCaptureFixture, mode: int, warned: bool) -> None:
+    with pytest.warns(MasterKeyGenerated):
+        current = load_vault().current_key_id
+    path = get_settings().master_key_path
+    os.chmod(path, mode)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="core.vault"):
+        assert load_vault().current_key_id == current  # still used
+    messages = [r.getMessage() for r in caplog.records if r.name == "core.vault"]
+    assert messages == (
+        [f"{path} is readable by other users; run: chmod 600 {path}"] if warned else [])
+
+
 def test_missing_key_file_with_existing_secrets_is_not_silently_replaced(
         store: ProviderStore) -> None:
     rec = store.add("acme", {"type": "openai", "name": "OpenAI"}, SECRET, "admin")
@@ -370,6 +413,39 @@ def test_rotation_with_the_key_in_the_environment(home: Path,
         ProviderStore().api_key(org, pid)  # a process still on the old key is told why
     monkeypatch.setenv("SWITCHYARD_MASTER_KEY", V.encode_key(new_key))
     assert ProviderStore().api_key(org, pid) == keys[(org, pid)]
+
+
+def test_a_rotated_vault_keeps_retired_keys_and_its_source() -> None:
+    old, retired, new = os.urandom(32), os.urandom(32), os.urandom(32)
+    vault = Vault(old, [retired], source="file")
+    old_blob = vault.encrypt(SECRET, org_id="acme", provider_id="p")
+    backup_blob = Vault(retired).encrypt(SECRET, org_id="acme", provider_id="p")
+
+    rotated = vault.rotated(new)
+    assert rotated.current_key_id == key_id(new)
+    assert rotated.key_ids == {key_id(new), key_id(retired)}  # the old current key is gone
+    assert rotated.source == "file"
+    assert rotated.decrypt(backup_blob, org_id="acme", provider_id="p") == SECRET
+    with pytest.raises(VaultError, match=key_id(old)):
+        rotated.decrypt(old_blob, org_id="acme", provider_id="p")
+
+    kept = vault.rotated(new, keep_old=True)
+    assert kept.key_ids == {key_id(new), key_id(old), key_id(retired)}
+    assert kept.decrypt(old_blob, org_id="acme", provider_id="p") == SECRET
+    assert Vault(old, source="env").rotated(new).source == "env"
+
+
+def test_the_rotation_lock_sits_next_to_the_master_key(home: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "keys" / "switchyard.key"
+    monkeypatch.setenv("SWITCHYARD_MASTER_KEY_FILE", str(target))
+    assert V.lock_path(get_settings()) == tmp_path / "keys" / "switchyard.key.lock"
+    with pytest.warns(MasterKeyGenerated):
+        load_vault()
+    rotate(ProviderStore())
+    assert sorted(p.name for p in target.parent.iterdir()) == [
+        "switchyard.key", "switchyard.key.lock"]
+    assert stat.S_IMODE((target.parent / "switchyard.key.lock").stat().st_mode) == 0o600
 
 
 def test_rotation_with_no_secrets(store: ProviderStore) -> None:
