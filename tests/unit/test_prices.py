@@ -635,3 +635,209 @@ def test_cli_set_list_reprice(home: Path, tmp_path: Path) -> None:
     oid = re.findall(r"^  ([0-9a-f]{8})  ", listed.output, re.M)[0]
     removed = _run("prices", "remove", oid, "--org", "acme", "--yes")
     assert removed.exit_code == 0 and "Removed" in removed.output
+
+
+# -- rates as SQL: the temp table and the fragments ingest uses ---------------------------------
+
+RATES_SCHEMA = [
+    ("provider_name", "VARCHAR"), ("request_model", "VARCHAR"), ("valid_from", "TIMESTAMP"),
+    ("valid_to", "TIMESTAMP"), ("band_lo", "BIGINT"), ("band_hi", "BIGINT"), ("r_in", "DOUBLE"),
+    ("r_out", "DOUBLE"), ("r_cache", "DOUBLE"), ("r_image", "DOUBLE"),
+]
+
+
+def _schema(cur: Any, table: str) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in cur.execute(f"DESCRIBE {table}").fetchall()]
+
+
+def test_the_rates_table_holds_each_models_rate_periods_for_its_org(wh: Warehouse) -> None:
+    add_override(wh, _override(effective_to=date(2026, 1, 31), cached_input_per_mtok=0.5))
+    overrides = list_overrides(wh, "acme")
+    combos = [("openai", "gpt-4o"), ("anthropic", "claude-sonnet-4-5"), ("openai", "mystery-1")]
+
+    def want(org_overrides: list[PriceOverride]) -> list[tuple]:
+        return sorted(
+            (prov, model, p.valid_from, p.valid_to, p.band_lo, p.band_hi, p.r_in, p.r_out,
+             p.r_cache, p.r_image)
+            for prov, model in combos for p in rate_periods(prov, model, org_overrides))
+
+    with wh.cursor(write=True) as cur:
+        n = wprices.rates_table(cur, "acme", combos)  # named _rates unless told
+        rows = cur.execute("SELECT * FROM _rates ORDER BY ALL").fetchall()
+        assert rows == want(overrides) and n == len(rows)
+        assert _schema(cur, "_rates") == RATES_SCHEMA
+        # the negotiated price is a row of its own, from 2026-01-10 to the end of 2026-01-31,
+        # between genai-prices' rows; the long-context model has its two token bands
+        top = 2**62
+        assert [r[2:] for r in rows if r[1] == "gpt-4o"][1] == (
+            datetime(2026, 1, 10), datetime(2026, 2, 1), -1, top, 1e-6, 2e-6, 5e-7, None)
+        assert [r[2:6] for r in rows if r[1] == "gpt-4o"] == [
+            (datetime(1900, 1, 1), datetime(2026, 1, 10), -1, top),
+            (datetime(2026, 1, 10), datetime(2026, 2, 1), -1, top),
+            (datetime(2026, 2, 1), MAX_TS, -1, top)]
+        assert [r[4:6] for r in rows if r[1] == "claude-sonnet-4-5"] == [(-1, 200_000),
+                                                                       (200_000, top)]
+        assert not any(r[1] == "mystery-1" for r in rows)  # no known price: no row
+        # another organization never gets acme's override
+        n_other = wprices.rates_table(cur, "other", combos, "_other_rates")
+        other = cur.execute("SELECT * FROM _other_rates ORDER BY ALL").fetchall()
+        assert other == want([]) and n_other == len(other)
+        # nothing to price: an empty table, still with its column types (it is joined to events)
+        assert wprices.rates_table(cur, "acme", [("openai", "mystery-1")], "_empty") == 0
+        assert cur.execute("SELECT count(*) FROM _empty").fetchone() == (0,)
+        assert _schema(cur, "_empty") == RATES_SCHEMA
+        assert wprices.rates_table(cur, "acme", [], "_none") == 0
+        assert _schema(cur, "_none") == RATES_SCHEMA
+
+
+def test_the_sql_fragments_price_events_aliased_c_against_rates_aliased_r(wh: Warehouse) -> None:
+    """What ingest uses: ``computed_cost_sql()`` and ``rates_join_sql(t)`` with their defaults
+    price event ``c`` at rate row ``r``, and the join keeps events that have no price."""
+    with wh.cursor(write=True) as cur:
+        wprices.rates_table(cur, "acme", [("openai", "gpt-4o"), ("openai", "mystery-1")])
+        cur.execute("""
+            CREATE TEMP TABLE _ev AS SELECT * FROM (VALUES
+                ('x1', 'openai', 'gpt-4o', TIMESTAMP '2026-01-15 12:00:00', 1000, 200, 100, 'ok'),
+                ('x2', 'openai', 'mystery-1', TIMESTAMP '2026-01-15 12:00:00', 1000, 200, 0, 'ok'))
+            t(request_id, provider_name, request_model, ts, input_tokens, output_tokens,
+              cache_read_input_tokens, status)
+        """)
+        got = cur.execute(
+            f"SELECT c.request_id, {wprices.computed_cost_sql()} FROM _ev c "
+            f"{wprices.rates_join_sql('_rates')} ORDER BY 1"
+        ).fetchall()
+    assert got == [("x1", pytest.approx(price_for("openai", "gpt-4o", at=WHEN).cost(1000, 200, 100),
+                                        rel=1e-12)), ("x2", None)]
+
+
+# -- what a re-pricing tells the user and records ------------------------------------------------
+
+
+@pytest.mark.parametrize(("result", "text"), [
+    (wprices.RepriceResult(1234, 1000.0, 1234.567, changed=1000),
+     "1,234 events re-priced (1,000 changed): $1,000.00 before, $1,234.57 after (+$234.57)"),
+    (wprices.RepriceResult(3, 10.0, 7.5, changed=2),
+     "3 events re-priced (2 changed): $10.00 before, $7.50 after (-$2.50)"),
+    (wprices.RepriceResult(4, 1.0, 1.5, changed=4),
+     "4 events re-priced (4 changed): $1.00 before, $1.50 after (+$0.50)"),
+    (wprices.RepriceResult(2, 5.0, 5.0),
+     "2 events re-priced (0 changed): $5.00 before, $5.00 after (+$0.00)"),
+    # a drop below half a cent rounds to nothing: "+$0.00", never "-$0.00"
+    (wprices.RepriceResult(2, 5.004, 5.0, changed=1),
+     "2 events re-priced (1 changed): $5.00 before, $5.00 after (+$0.00)"),
+    (wprices.RepriceResult(2, 5.0, 5.0049, changed=1),
+     "2 events re-priced (1 changed): $5.00 before, $5.00 after (+$0.00)"),
+    (wprices.RepriceResult(10, 0.0, 0.0, unpriced=1234),
+     "10 events re-priced (0 changed): $0.00 before, $0.00 after (+$0.00); 1,234 events have "
+     "no known price and were left as they were"),
+])
+def test_the_reprice_summary_users_read(result: wprices.RepriceResult, text: str) -> None:
+    assert result.summary() == text
+
+
+def test_reprice_records_who_when_and_what_in_utc(
+    loaded: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    wh = loaded
+    add_override(wh, _override())
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # far from UTC: local time would show
+    time.tzset()
+    try:
+        t0 = datetime.now(UTC).replace(tzinfo=None)
+        result = reprice(wh, "acme", since=date(2026, 1, 1), until=date(2026, 1, 31))
+        t1 = datetime.now(UTC).replace(tzinfo=None)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    with wh.cursor() as cur:
+        rows = cur.execute("SELECT * FROM reprice_log").fetchall()
+    assert len(rows) == 1
+    (rid, org, since, until, only_missing, events, changed, before, after, actor, started,
+     finished) = rows[0]
+    assert len(rid) == 32 and org == "acme" and (since, until) == (date(2026, 1, 1),
+                                                                  date(2026, 1, 31))
+    assert only_missing is False and actor == "system"  # nobody named: the system did it
+    assert (events, changed, before, after) == (result.events, result.changed,
+                                                result.cost_before, result.cost_after)
+    assert (events, changed) == (len(EVENTS) - 1, 4)
+    assert t0 <= started <= finished <= t1
+    assert result.seconds == (finished - started).total_seconds() > 0
+
+
+# -- overrides: superseding and deleting ---------------------------------------------------------
+
+
+def test_supersede_only_ends_an_open_ended_price_that_started_earlier(wh: Warehouse) -> None:
+    first = add_override(wh, _override()).override  # open-ended from 2026-01-10
+    for clash in (_override(input_per_mtok=0.8),  # the same first day: nothing left to keep
+                  _override(input_per_mtok=0.8, effective_from=date(2026, 1, 1))):  # earlier
+        with pytest.raises(OverlappingOverride) as exc:
+            add_override(wh, clash, supersede=True)
+        assert exc.value.args and first.override_id[:8] in str(exc.value)
+    assert list_overrides(wh, "acme") == [first]  # untouched, still open-ended
+    bounded = add_override(wh, _override(model="gpt-4o-mini", effective_to=date(2026, 1, 31)))
+    with pytest.raises(OverlappingOverride):  # a price with an end is never cut short
+        add_override(wh, _override(model="gpt-4o-mini", effective_from=date(2026, 1, 20)),
+                     supersede=True)
+    assert list_overrides(wh, "acme", model="gpt-4o-mini") == [bounded.override]
+
+
+def test_deleting_an_override_by_id_or_prefix(wh: Warehouse) -> None:
+    a = add_override(wh, _override(override_id="abcdef01" + "0" * 24)).override
+    b = add_override(wh, _override(override_id="abcdef02" + "0" * 24, model="gpt-4o-mini")).override
+    c = add_override(wh, _override(override_id="123456ff" + "0" * 24, model="o3")).override
+    theirs = add_override(wh, _override(org_id="other", override_id="fedcba98" + "0" * 24)).override
+
+    def ids(org: str = "acme") -> set[str]:
+        return {o.override_id for o in list_overrides(wh, org)}
+
+    with pytest.raises(wprices.UnknownOverride, match="^give at least 6 characters of the override id$"):
+        delete_override(wh, "acme", " 12345 ")
+    with pytest.raises(wprices.UnknownOverride) as exc:
+        delete_override(wh, "acme", "abcdef")  # two of them start so
+    assert str(exc.value) == "abcdef matches 2 overrides; give more of it"
+    with pytest.raises(wprices.UnknownOverride) as exc:
+        delete_override(wh, "acme", "fedcba98")  # another organization's
+    assert str(exc.value) == "no price override fedcba98 in organization acme"
+    assert ids() == {a.override_id, b.override_id, c.override_id}
+    assert ids("other") == {theirs.override_id}
+    assert delete_override(wh, "acme", " 123456 ") == c  # six characters are enough
+    assert ids() == {a.override_id, b.override_id}
+    with pytest.raises(wprices.UnknownOverride, match="abcdef0 matches 2 overrides"):
+        delete_override(wh, "acme", "abcdef0")
+    assert delete_override(wh, "acme", "abcdef02") == b
+    assert delete_override(wh, "acme", "abcdef") == a  # unique again once b is gone
+    assert ids() == set() and ids("other") == {theirs.override_id}
+
+
+def test_reprice_prices_each_event_at_its_own_instant_and_band(loaded: Warehouse) -> None:
+    wh = loaded
+    other_before = _costs(wh, "other")
+    add_override(wh, _override(effective_to=date(2026, 1, 12), cached_input_per_mtok=0.5))
+    add_override(wh, _override(org_id="other", input_per_mtok=50.0))  # never acme's price
+    result = reprice(wh, "acme")
+    costs = _costs(wh, "acme")
+    list_gpt4o = price_for("openai", "gpt-4o", at=WHEN)
+    assert costs["a2"] == pytest.approx(list_gpt4o.cost(2000, 300), rel=1e-12)  # 23:59:59 the day before
+    assert costs["a3"] == pytest.approx((1000 * 1.0 + 500 * 0.5 + 100 * 2.0) / 1e6, rel=1e-12)
+    assert costs["a4"] == pytest.approx((800 * 1.0 + 50 * 2.0) / 1e6, rel=1e-12)  # its last day
+    assert costs["a5"] == pytest.approx(list_gpt4o.cost(900, 60), rel=1e-12)  # after it ended
+    # above 200k input tokens the whole call is at the long-context rates
+    assert costs["a7"] == pytest.approx((230_000 * 6.0 + 20_000 * 0.6 + 900 * 22.5) / 1e6,
+                                        rel=1e-12)
+    assert costs["a9"] == 0.0 and costs["a10"] is None  # free (local); no known price
+    assert costs["a11"] == pytest.approx(list_gpt4o.cost(100, 10), rel=1e-12)  # errors cost tokens
+    assert (result.events, result.unpriced) == (len(EVENTS) - 1, 1)
+    assert result.cost_after == pytest.approx(sum(v or 0 for v in costs.values()), rel=1e-12)
+    assert _costs(wh, "other") == other_before  # re-pricing acme never touches other
+    _assert_rollups_match_events(wh)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: a blank provider name is accepted, and then the "
+                   "overlap check of add_override looks for provider NULL and finds nothing")
+def test_a_blank_provider_name_is_refused(wh: Warehouse) -> None:
+    with pytest.raises(ValidationError) as exc:
+        _override(provider_name="   ")
+    assert any("provider" in m for m in override_messages(exc.value))
