@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import stat
 from pathlib import Path
@@ -445,3 +446,207 @@ def test_every_provider_change_leaves_its_exact_audit_entry(store: ProviderStore
     assert store.get("acme", rec.id) is None
     with pytest.raises(ProviderNotFound):
         store.remove("acme", rec.id, "dana")
+
+
+# -- what mutation testing showed unpinned --------------------------------------------------
+
+NOT_FOUND = "There is no such provider in this organization."
+
+
+def test_provider_ids_are_a_slug_of_the_name_plus_six_hex_digits() -> None:
+    from core.config_store.providers import PROVIDER_ID_RE, new_provider_id
+
+    cases = {
+        "a" * 50: r"a{40}",                      # the slug is cut at 40 characters
+        "** " + "b" * 45: r"b{40}",              # leading punctuation does not count
+        "a" * 39 + " x": r"a{39}",               # nor a dash left at the cut
+        "(OpenAI) prod!": r"openai-prod",
+        "日本語": r"provider",                    # nothing usable: a generic slug
+        "???": r"provider",
+    }
+    for name, slug in cases.items():
+        pid = new_provider_id(name)
+        assert re.fullmatch(slug + r"-[0-9a-f]{6}", pid), (name, pid)
+        assert PROVIDER_ID_RE.fullmatch(pid)
+    assert len({new_provider_id("Same") for _ in range(20)}) == 20
+
+
+def test_repr_names_the_file_and_nothing_else(store: ProviderStore) -> None:
+    assert repr(store) == f"ProviderStore(path={str(get_settings().config_path)!r})"
+
+
+def test_not_found_messages_are_exact(store: ProviderStore) -> None:
+    rec = store.add("acme", {"type": "openai", "name": "OpenAI"}, CANARY, "ann")
+    calls = [
+        lambda: store.update("globex", rec.id, None, KEEP, "eve"),
+        lambda: store.update("acme", "no-such-id", None, "sk-x-0123456789", "eve"),
+        lambda: store.remove("globex", rec.id, "eve"),
+        lambda: store.record_test("globex", rec.id, True, "ok"),
+        lambda: store.last_test_age("globex", rec.id),
+        lambda: store.api_key("globex", rec.id),
+    ]
+    for call in calls:
+        with pytest.raises(ProviderNotFound) as err:
+            call()
+        assert str(err.value) == NOT_FOUND
+    assert store.get("acme", rec.id).version == 1
+
+
+def test_update_refusals_say_exactly_why(store: ProviderStore) -> None:
+    rec = store.add("acme", {"type": "openai", "name": "OpenAI"}, CANARY, "ann")
+    with pytest.raises(StaleWrite) as err:
+        store.update("acme", rec.id, {"type": "openai", "name": "Renamed"}, KEEP, "bob",
+                     expected_version=rec.version + 1)
+    assert str(err.value) == ("Someone else changed this provider since you opened it. "
+                              "Reload it and make your change again.")
+    with pytest.raises(ConfigStoreError) as err:
+        store.update("acme", rec.id, {"type": "anthropic", "name": "OpenAI"}, KEEP, "bob")
+    assert str(err.value) == ("The provider type cannot be changed; add a new provider "
+                              "instead.")
+    with pytest.raises(ConfigStoreError) as err:
+        store.update("acme", rec.id, {"type": "openai", "name": "OpenAI",
+                                      "base_url": "https://elsewhere.example/v1"}, KEEP, "bob")
+    assert str(err.value) == ("The base URL now points at a different server: enter the API "
+                              "key again to confirm it may be sent there.")
+    got = store.get("acme", rec.id)
+    assert (got.version, got.name, got.base_url) == (1, "OpenAI", "https://api.openai.com/v1")
+    assert [e.action for e in store.audit_entries("acme")] == ["provider.add"]
+
+
+def test_a_look_alike_host_is_a_different_server(store: ProviderStore) -> None:
+    """A dotless ı makes another domain that upper-cases like the real one; the stored key must
+    not follow it without being entered again. Letter case alone is the same server."""
+    rec = store.add("acme", {"type": "openai", "name": "OpenAI"}, CANARY, "ann")
+    fake = {"type": "openai", "name": "OpenAI", "base_url": "https://api.openaı.com/v1"}
+    with pytest.raises(ConfigStoreError, match="enter the API key again"):
+        store.update("acme", rec.id, fake, KEEP, "eve")
+    assert store.get("acme", rec.id).base_url == "https://api.openai.com/v1"
+    same = store.update("acme", rec.id, fake | {"base_url": "HTTPS://API.OpenAI.com/v1"},
+                        KEEP, "ann")
+    assert same.version == 2 and store.api_key("acme", rec.id) == CANARY
+
+
+def test_a_simulated_provider_without_a_key_can_still_be_edited(store: ProviderStore) -> None:
+    sim = store.add("acme", {"type": "anthropic", "name": "Sim"}, None, "ann", simulated=True)
+    edited = store.update("acme", sim.id, {"type": "anthropic", "name": "Sim 2"}, KEEP, "bob")
+    assert edited.name == "Sim 2" and edited.version == 2 and not edited.has_key
+    again = store.update("acme", sim.id, {"type": "anthropic", "name": "Sim 3"}, None, "bob")
+    assert again.name == "Sim 3" and again.simulated
+
+
+def test_an_edit_may_not_put_the_new_key_into_the_settings(store: ProviderStore) -> None:
+    rec = store.add("acme", {"type": "openai_compatible", "name": "Gateway",
+                             "base_url": "https://gw.example.com/v1"}, None, "ann")
+    leaky = rec.settings.model_dump() | {"headers": {"X-Tenant": CANARY}}
+    with pytest.raises(ConfigStoreError) as err:
+        store.update("acme", rec.id, leaky, CANARY, "bob")
+    assert str(err.value) == ("The API key appears in the settings (a header or the URL?). "
+                              "Enter it only in the API key field, where it is encrypted.")
+    got = store.get("acme", rec.id)
+    assert got.version == 1 and got.settings.headers == {} and not got.has_key
+    with store._connect() as conn:
+        assert CANARY not in conn.execute("SELECT settings_json FROM providers").fetchone()[0]
+
+
+def test_a_first_key_is_set_and_records_who_entered_it(store: ProviderStore) -> None:
+    rec = store.add("acme", {"type": "openai_compatible", "name": "Gateway",
+                             "base_url": "https://gw.example.com/v1"}, None, "ann")
+    got = store.update("acme", rec.id, None, "tok-0123456789", "bob")
+    assert got.has_key and got.key_last4 == "…6789" and got.version == 2
+    store.update("acme", rec.id, None, "tok-abcdefghij", "carol")
+    with store._connect() as conn:
+        rows = conn.execute("SELECT provider_id, org_id, updated_by FROM provider_secrets"
+                            ).fetchall()
+    assert [tuple(r) for r in rows] == [(rec.id, "acme", "carol")]
+    edits = [(e.actor, e.detail) for e in reversed(store.audit_entries("acme"))
+             if e.action == "provider.edit"]
+    assert edits == [("bob", {"name": "Gateway", "changed": [], "key_change": "set"}),
+                     ("carol", {"name": "Gateway", "changed": [], "key_change": "replaced"})]
+
+
+def test_record_test_scrubs_the_providers_own_key_and_keeps_empty_messages(
+        store: ProviderStore) -> None:
+    key = "hunter2hunter2"  # not shaped like a key: only knowing the key redacts it
+    rec = store.add("acme", {"type": "openai_compatible", "name": "Gateway",
+                             "base_url": "https://gw.example.com/v1"}, key, "ann")
+    store.record_test("acme", rec.id, False, f"401: token {key} rejected", 5.0)
+    got = store.get("acme", rec.id)
+    assert got.last_test_message == "401: token [redacted] rejected"
+    assert got.last_test_ok is False and got.last_test_latency_ms == 5.0
+    (entry,) = [e for e in store.audit_entries("acme") if e.action == "provider.test"]
+    assert (entry.actor, entry.target, entry.detail) == (
+        "system", rec.id, {"ok": False, "latency_ms": 5.0, "models_count": None})
+
+    store.record_test("acme", rec.id, True, "", None, None, audit=False)
+    got = store.get("acme", rec.id)
+    assert got.last_test_message == "" and got.last_test_ok is True
+    store.record_test("acme", rec.id, True, "slow. " * 100, 1.0, 7, audit=False)
+    got = store.get("acme", rec.id)
+    assert got.last_test_message == ("slow. " * 100)[:500] and got.models_count == 7
+
+
+def test_last_test_age_is_never_negative(store: ProviderStore,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test recorded by a server whose clock is ahead counts as just now, not as -1 hour."""
+    from datetime import UTC, datetime, timedelta
+
+    from core.config_store import providers as providers_mod
+
+    rec = store.add("acme", {"type": "openai", "name": "OpenAI"}, CANARY, "ann")
+    ahead = (datetime.now(UTC) + timedelta(hours=1)).isoformat(timespec="microseconds")
+    monkeypatch.setattr(providers_mod, "now_iso", lambda: ahead)
+    store.record_test("acme", rec.id, True, "ok", 1.0, audit=False)
+    assert store.last_test_age("acme", rec.id) == 0.0
+
+
+def _wal_size() -> int:
+    wal = get_settings().config_path.with_name("config.sqlite-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def test_reset_secrets_forgets_every_key_records_it_and_truncates_the_wal(
+        store: ProviderStore) -> None:
+    a = store.add("acme", {"type": "openai", "name": "OpenAI"}, CANARY, "ann")
+    b = store.add("globex", {"type": "gemini", "name": "Gemini"}, "AIza-0123456789abcdef", "gil")
+    store.add("globex", {"type": "ollama", "name": "Local",
+                         "base_url": "http://localhost:11434"}, None, "gil")
+    assert store.recorded_key_id() == store.vault.current_key_id
+    holder = sqlite3.connect(get_settings().config_path)  # keeps the WAL file in place
+    try:
+        holder.execute("SELECT 1 FROM providers").fetchall()
+        assert store.reset_secrets("owner") == 2
+        assert _wal_size() == 0
+    finally:
+        holder.close()
+    assert store.recorded_key_id() is None
+    assert not store.get("acme", a.id).has_key and not store.get("globex", b.id).has_key
+    assert len(store.list("acme")) + len(store.list("globex")) == 3  # providers stay
+    (entry,) = [e for e in store.audit_entries("acme", include_instance=True)
+                if e.org_id is None]
+    assert (entry.actor, entry.action, entry.target, entry.detail) == (
+        "owner", "vault.reset", None, {"secrets_removed": 2})
+    assert store.audit_entries("acme")[0].action == "provider.add"  # not an org's event
+
+
+def test_rewrap_secrets_records_the_new_key_and_an_exact_audit_entry(
+        store: ProviderStore) -> None:
+    assert store.rewrap_secrets(lambda o, p, b: b, new_key_id="k-empty", actor="owner") == 0
+    assert store.recorded_key_id() == "k-empty"
+    store.add("acme", {"type": "openai", "name": "OpenAI"}, CANARY, "ann")
+    holder = sqlite3.connect(get_settings().config_path)
+    try:
+        holder.execute("SELECT 1 FROM providers").fetchall()
+        result = rotate(store, actor="root")
+        assert _wal_size() == 0
+    finally:
+        holder.close()
+    rotations = [(e.org_id, e.actor, e.action, e.target, e.detail)
+                 for e in reversed(store.audit_entries("acme", include_instance=True))
+                 if e.action == "vault.rotate"]
+    assert rotations == [
+        (None, "owner", "vault.rotate", None, {"secrets": 0}),
+        (None, "root", "vault.rotate", None, {
+            "old_key_id": result.old_key_id, "new_key_id": result.new_key_id,
+            "kept_old_key": False, "key_source": "file", "secrets": 1}),
+    ]
+    assert store.recorded_key_id() == result.new_key_id
