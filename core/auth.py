@@ -203,9 +203,12 @@ class UserStore:
                 "org_id": org_id,
                 "owner": first,
             }
-            return self._user(username, users[username])
+            user = self._user(username, users[username])
+        self._audit(org_id, acting, "auth.user_added", username,
+                    {"role": role.value, "owner": first})
+        return user
 
-    def _end_sessions(self, username: str, org_id: str | None, acting: User | None,
+    def _end_sessions(self, username: str, org_id: str | None, acting: User,
                       reason: str) -> None:
         """End the user's sessions, before the change is written: if writing fails, they
         sign in again, never the other way round."""
@@ -214,8 +217,17 @@ class UserStore:
         from core.config_store.sessions import SessionStore
 
         SessionStore(settings=self.settings).revoke_user(
-            username, actor=acting.username if acting else "cli", reason=reason,
-            now=datetime.now(UTC), org_id=org_id)
+            username, actor=acting.username, reason=reason, now=datetime.now(UTC),
+            org_id=org_id)
+
+    def _audit(self, org_id: str | None, acting: User | None, action: str, username: str,
+               detail: dict[str, Any]) -> None:
+        """One audit entry per user change, after it is written (the session entries only
+        exist when the user had a live session). ``acting=None`` is the command line."""
+        from core.config_store.sessions import SessionStore
+
+        SessionStore(settings=self.settings).audit(
+            org_id, acting.username if acting else "cli", action, username, detail)
 
     def set_role(self, username: str, role: Role | str, *, acting: User) -> User:
         role = Role(role)
@@ -223,10 +235,15 @@ class UserStore:
             rec = self._editable(data, username, acting)
             if rec.get("owner") and role is not Role.admin:
                 raise UserError("The instance owner stays an admin.")
-            if rec.get("roles") != [role.value]:
+            before = rec.get("roles") or []
+            if before != [role.value]:
                 self._end_sessions(username, rec.get("org_id"), acting, "role changed")
             rec["roles"] = [role.value]
-            return self._user(username, rec)
+            user = self._user(username, rec)
+        if before != [role.value]:
+            self._audit(user.org_id, acting, "auth.role_changed", username,
+                        {"from": ",".join(before), "to": role.value})
+        return user
 
     def set_org(self, username: str, org_id: str, *, acting: User) -> User:
         """Move a user to another organization (the instance owner only: no one else sees
@@ -241,10 +258,16 @@ class UserStore:
             rec = self._editable(data, username, acting)
             if rec.get("owner"):
                 raise UserError("The instance owner stays in their organization.")
-            if rec.get("org_id") != org_id:
-                self._end_sessions(username, rec.get("org_id"), acting, "organization changed")
+            before = rec.get("org_id")
+            if before != org_id:
+                self._end_sessions(username, before, acting, "organization changed")
             rec["org_id"] = org_id
-            return self._user(username, rec)
+            user = self._user(username, rec)
+        if before != org_id:  # both organizations' trails show the move
+            for org in (before, org_id):
+                self._audit(org, acting, "auth.org_changed", username,
+                            {"from": before, "to": org_id})
+        return user
 
     def set_password(self, username: str, password: str, *, acting: User) -> None:
         if len(password or "") < MIN_PASSWORD:
@@ -256,6 +279,8 @@ class UserStore:
                 rec = data["usernames"][username]
             self._end_sessions(username, rec.get("org_id"), acting, "password changed")
             rec["password"] = hash_password(password)
+        self._audit(rec.get("org_id"), acting, "auth.password_changed", username,
+                    {"own": username == acting.username})
 
     def remove_user(self, username: str, *, acting: User) -> None:
         with self._locked() as data:
@@ -266,6 +291,8 @@ class UserStore:
                 raise UserError("You cannot remove yourself.")
             self._end_sessions(username, rec.get("org_id"), acting, "user removed")
             del data["usernames"][username]
+        self._audit(rec.get("org_id"), acting, "auth.user_removed", username,
+                    {"role": ",".join(rec.get("roles") or [])})
 
     @staticmethod
     def _editable(data: dict[str, Any], username: str, acting: User) -> dict[str, Any]:

@@ -183,3 +183,57 @@ def test_a_password_of_exactly_the_minimum_length_is_accepted(store: UserStore) 
         store.set_password("ann", "x" * 7, acting=owner)
     store.set_password("ann", "y" * 8, acting=owner)
     assert check_password(store, "ann", "y" * 8)
+
+
+def _user_trail() -> list[tuple]:
+    """The user-change audit entries, oldest first: (org, actor, action, target, detail)."""
+    import json
+
+    from core.config_store.db import connect
+
+    conn = connect()
+    try:
+        rows = conn.execute("SELECT org_id, actor, action, target, detail_json FROM audit_log "
+                            "WHERE action LIKE 'auth.user%' OR action IN ('auth.role_changed', "
+                            "'auth.org_changed', 'auth.password_changed') ORDER BY id").fetchall()
+    finally:
+        conn.close()
+    return [(r[0], r[1], r[2], r[3], json.loads(r[4] or "{}")) for r in rows]
+
+
+def test_every_user_change_is_in_the_audit_log_even_without_a_live_session(
+        store: UserStore) -> None:
+    """A role, organization or password change and a removal leave a trace of their own:
+    the session entries exist only when the user happened to be signed in."""
+    owner, acme = store.get("owner"), store.get("acme")
+    assert owner is not None and acme is not None
+    store.add_user("vic", "Vic", "", PW, Role.viewer, "acme", acting=acme)
+    store.set_role("vic", Role.editor, acting=acme)
+    store.set_role("vic", Role.editor, acting=acme)  # no change: no entry
+    store.set_password("vic", PW + "x", acting=acme)
+    store.set_org("vic", "demo", acting=owner)
+    store.set_org("vic", "demo", acting=owner)  # no change: no entry
+    store.remove_user("vic", acting=owner)
+    assert _user_trail() == [
+        ("demo", "cli", "auth.user_added", "owner", {"role": "admin", "owner": True}),
+        ("demo", "cli", "auth.user_added", "ann", {"role": "analyst", "owner": False}),
+        ("acme", "cli", "auth.user_added", "acme", {"role": "admin", "owner": False}),
+        ("acme", "acme", "auth.user_added", "vic", {"role": "viewer", "owner": False}),
+        ("acme", "acme", "auth.role_changed", "vic", {"from": "viewer", "to": "editor"}),
+        ("acme", "acme", "auth.password_changed", "vic", {"own": False}),
+        ("acme", "owner", "auth.org_changed", "vic", {"from": "acme", "to": "demo"}),
+        ("demo", "owner", "auth.org_changed", "vic", {"from": "acme", "to": "demo"}),
+        ("demo", "owner", "auth.user_removed", "vic", {"role": "editor"}),
+    ]
+    store.set_password("ann", PW + "y", acting=store.get("ann"))
+    assert _user_trail()[-1] == ("demo", "ann", "auth.password_changed", "ann", {"own": True})
+
+
+def test_a_refused_change_leaves_no_audit_entry(store: UserStore) -> None:
+    ann = store.get("ann")
+    before = _user_trail()
+    with pytest.raises(AccessDenied):
+        store.set_role("ann", Role.admin, acting=ann)
+    with pytest.raises(UserError):
+        store.set_password("ann", "short", acting=ann)
+    assert _user_trail() == before
