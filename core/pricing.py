@@ -402,6 +402,9 @@ class PriceOverride(BaseModel):
     @field_validator("provider_name")
     @classmethod
     def _provider(cls, v: str) -> str:
+        # Blank would match no stored override, so the overlap check would never see it.
+        if not v.strip():
+            raise ValueError("the provider name is empty")
         return canonical_provider(v) or v
 
     @field_validator("model")

@@ -835,8 +835,6 @@ def test_reprice_prices_each_event_at_its_own_instant_and_band(loaded: Warehouse
     _assert_rollups_match_events(wh)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a blank provider name is accepted, and then the "
-                   "overlap check of add_override looks for provider NULL and finds nothing")
 def test_a_blank_provider_name_is_refused(wh: Warehouse) -> None:
     with pytest.raises(ValidationError) as exc:
         _override(provider_name="   ")
