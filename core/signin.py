@@ -211,8 +211,9 @@ class SignIn:
 
     def sign_out(self, session_id: str) -> None:
         rec = self.sessions.by_id(session_id)
-        actor = rec.username if rec else "unknown"
-        self.sessions.revoke(session_id, actor=actor, reason="signed out", now=self.clock())
+        if rec is not None:  # an unknown id has nothing to end (and nobody to name)
+            self.sessions.revoke(session_id, actor=rec.username, reason="signed out",
+                                 now=self.clock())
 
     def sign_out_cookie(self, token: str) -> None:
         """Sign out the session a browser's cookie belongs to (the sign-out route)."""
