@@ -39,3 +39,10 @@ def test_default_date_range_is_the_last_30_days_of_data() -> None:
                                                                          date(2026, 11, 20))
     assert default_date_range(date(2026, 11, 10), date(2026, 11, 20)) == (date(2026, 11, 10),
                                                                           date(2026, 11, 20))
+
+
+def test_no_delta_when_the_current_value_is_missing() -> None:
+    """No p95 this period (no successful call) while the previous period had one."""
+    assert kpi_delta({"p95_ms": None, "requests": 3.0}, PREV | {"p95_ms": 900.0},
+                     "p95_ms") is None
+    assert kpi_delta({"error_rate": None}, PREV, "error_rate") is None

@@ -222,3 +222,116 @@ def test_bench_reports_its_numbers_and_cleans_up(
     assert result["ratio"] == pytest.approx(result["pandas_ms"] / result["switchyard_ms"],
                                             rel=0.01)
     assert list(tmp_path.iterdir()) == []
+
+
+# -- group_quantiles and percentiles_from_hist on hand-made histograms --------------------------
+
+
+def _gq(gid: list, bucket: list, n: list, ps: tuple[float, ...] = (0.5, 0.95)) -> tuple:
+    g, values, samples = group_quantiles(np.array(gid), np.array(bucket), np.array(n), ps)
+    return g, values, samples
+
+
+def test_quantiles_of_two_groups_exact() -> None:
+    """Group 0 holds one sample in bucket 10 (and nothing else); group 1 one in 20, one in 30.
+
+    One sample: its median is halfway through its bucket. Two samples: the median's rank
+    (1 of 2) fills the first bucket, p95 is 90% into the second. Group 1's ranks are counted
+    from its own first row, however few rows group 0 has.
+    """
+    g, values, samples = _gq([1, 0, 1], [30, 10, 20], [1, 1, 1])
+    assert g.tolist() == [0, 1] and g.dtype == np.int64
+    assert samples.tolist() == [1, 2] and samples.dtype == np.int64
+    assert values["p50"].tolist() == pytest.approx([HIST_GAMMA ** 10.5, HIST_GAMMA ** 21],
+                                                   rel=1e-12)
+    assert values["p95"].tolist() == pytest.approx([HIST_GAMMA ** 10.95, HIST_GAMMA ** 30.9],
+                                                   rel=1e-12)
+
+
+def test_sub_millisecond_buckets_are_negative() -> None:
+    """Durations under 1 ms fall in negative buckets (cache hits); they group like the rest."""
+    g, values, samples = _gq([0, 0, 1, 1], [-5, 3, -2, -2], [1, 1, 3, 1])
+    assert g.tolist() == [0, 1] and samples.tolist() == [2, 4]
+    assert values["p50"].tolist() == pytest.approx([HIST_GAMMA ** -4, HIST_GAMMA ** -1.5],
+                                                   rel=1e-12)
+    assert values["p95"].tolist() == pytest.approx([HIST_GAMMA ** 3.9, HIST_GAMMA ** -1.05],
+                                                   rel=1e-12)
+
+
+def test_rows_without_samples_belong_to_no_group() -> None:
+    g, values, samples = _gq([0, 1, 1, 2], [10, 20, 21, 30], [0, 0, 0, 2])
+    assert g.tolist() == [2] and samples.tolist() == [2]
+    assert values["p50"].tolist() == pytest.approx([HIST_GAMMA ** 30.5], rel=1e-12)
+    # a key space too big for the dense path: the same
+    g, values, samples = _gq([0, 10**7, 10**7], [10, 20, 21], [1, 0, 0])
+    assert g.tolist() == [0] and samples.tolist() == [1]
+    # nothing but empty rows: nothing, with the types of a result
+    for n in ([0, 0], []):
+        g, values, samples = _gq([0, 1][:len(n)], [10, 20][:len(n)], n)
+        assert len(g) == len(samples) == len(values["p50"]) == len(values["p95"]) == 0
+        assert g.dtype == np.int64 and samples.dtype == np.int64
+        assert values["p50"].dtype == np.float64
+
+
+def test_group_ids_and_buckets_given_as_floats_are_integers() -> None:
+    """Codes that went through pandas (a merge, a NaN) arrive as floats."""
+    as_int = _gq([1, 0, 1], [30, 10, 20], [1, 1, 1])
+    as_float = _gq([1.0, 0.0, 1.0], [30.0, 10.0, 20.0], [1.0, 1.0, 1.0])
+    assert as_float[0].tolist() == [0, 1] and as_float[0].dtype == np.int64
+    assert as_float[2].dtype == np.int64
+    for name in ("p50", "p95"):
+        assert np.array_equal(as_int[1][name], as_float[1][name])
+
+
+def test_the_maximum_stays_in_the_top_bucket_despite_rounding() -> None:
+    """Fractional (sampling-weighted) counts: p·total may round past a group's last count.
+
+    The quantile stays within the bucket that holds the group's top rank; it never reaches
+    into the next group nor past the bucket's upper edge.
+    """
+    g, values, samples = group_quantiles(np.array([0, 1, 1, 1]), np.array([5, 10, 11, 12]),
+                                         np.array([123456.789, 1.1, 3.3, 1e-05]), (1.0,))
+    assert g.tolist() == [0, 1]
+    assert values["p100"].tolist() == [HIST_GAMMA ** 6, HIST_GAMMA ** 13]
+    g, values, _ = group_quantiles(np.array([0, 0, 1, 1]), np.array([1, 2, 3, 4]),
+                                   np.array([0.3, 1.1, 1.1, 1.1]), (1.0,))
+    assert values["p100"].tolist() == [HIST_GAMMA ** 3, HIST_GAMMA ** 5]
+
+
+def test_percentiles_from_hist_sorted_by_key_with_the_asked_quantiles() -> None:
+    hist = pd.DataFrame({"model": ["b", "a", "b", "c"], "bucket": [30, 10, 20, 40],
+                         "n": [1, 1, 1, 0]})
+    got = percentiles_from_hist(hist, ["model"], ps=(0.5, 0.9))
+    assert list(got.columns) == ["model", "p50", "p90", "samples"]
+    assert got["model"].tolist() == ["a", "b"] and list(got.index) == [0, 1]
+    assert got["p50"].tolist() == pytest.approx([HIST_GAMMA ** 10.5, HIST_GAMMA ** 21],
+                                                rel=1e-12)
+    assert got["p90"].tolist() == pytest.approx([HIST_GAMMA ** 10.9, HIST_GAMMA ** 30.8],
+                                                rel=1e-12)
+    assert got["samples"].tolist() == [1, 2]
+    whole = percentiles_from_hist(hist, [], ps=(0.9,))
+    assert list(whole.columns) == ["p90", "samples"] and list(whole.index) == [0]
+    assert whole["samples"].tolist() == [3]
+
+
+def test_percentiles_from_hist_with_categorical_keys_lists_only_groups_present() -> None:
+    """Categorical key columns (DuckDB ENUMs) with unused categories: no phantom groups."""
+    model = pd.Categorical(["b", "a", "b"], categories=["z", "b", "a", "unused"])
+    day = pd.Categorical(["d2", "d1", "d2"], categories=["d1", "d2", "d3"])
+    hist = pd.DataFrame({"model": model, "day": day, "bucket": [30, 10, 20], "n": [1, 1, 1]})
+    got = percentiles_from_hist(hist, ["model", "day"])
+    assert got[["model", "day"]].astype(str).values.tolist() == [["b", "d2"], ["a", "d1"]]
+    assert got["samples"].tolist() == [2, 1]
+    assert got["p50"].tolist() == pytest.approx([HIST_GAMMA ** 21, HIST_GAMMA ** 10.5],
+                                                rel=1e-12)
+
+
+def test_percentiles_from_a_histogram_held_in_object_columns() -> None:
+    """Buckets and counts as Python ints in object columns (a frame built with dtype=object)."""
+    rows = [("b", 30, 1), ("a", 10, 1), ("b", 20, 1)]
+    typed = pd.DataFrame(rows, columns=["model", "bucket", "n"])
+    objects = pd.DataFrame(rows, columns=["model", "bucket", "n"], dtype=object)
+    assert objects["bucket"].dtype == object and objects["n"].dtype == object
+    expected = percentiles_from_hist(typed, ["model"])
+    pd.testing.assert_frame_equal(percentiles_from_hist(objects, ["model"]), expected)
+    assert expected["samples"].tolist() == [1, 2]
