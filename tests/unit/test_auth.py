@@ -237,3 +237,52 @@ def test_a_refused_change_leaves_no_audit_entry(store: UserStore) -> None:
     with pytest.raises(UserError):
         store.set_password("ann", "short", acting=ann)
     assert _user_trail() == before
+
+
+def test_people_frame_is_the_users_table(store: UserStore, monkeypatch) -> None:
+    """The Users page's table: one row per person in a fixed column order, the owner marked,
+    and a lockout shown as its end in local time (matched case-insensitively)."""
+    import time
+    from datetime import UTC, datetime
+
+    from core.auth import people_frame
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        people = [store.get("owner"), store.get("ann")]
+        frame = people_frame([p for p in people if p is not None],
+                             {"ann": datetime(2026, 3, 1, 9, 5, tzinfo=UTC)})
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert list(frame.columns) == ["Username", "Name", "E-mail", "Role", "Organization",
+                                   "Owner", "Locked until"]
+    assert frame.to_dict("records") == [
+        {"Username": "owner", "Name": "Owner", "E-mail": "", "Role": "admin",
+         "Organization": "demo", "Owner": "yes", "Locked until": ""},
+        {"Username": "ann", "Name": "Ann", "E-mail": "ann@example.com", "Role": "analyst",
+         "Organization": "demo", "Owner": "", "Locked until": "18:05"},
+    ]
+    assert list(people_frame([], {}).columns) == list(frame.columns)
+
+
+def test_a_mixed_case_username_shows_its_lockout(home: Path) -> None:
+    from datetime import UTC, datetime
+
+    from core.auth import people_frame
+
+    s = UserStore()
+    s.add_user("Boss", "Boss", "", PW, Role.admin, "demo")
+    frame = people_frame([s.get("Boss")], {"boss": datetime(2026, 3, 1, 9, 5, tzinfo=UTC)})
+    assert frame.loc[0, "Locked until"] != ""
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_may_open_follows_the_role_pages(role: Role) -> None:
+    from core.auth import ROLE_PAGES, User
+
+    user = User(username="u", name="U", email="", role=role, org_id="demo", owner=False)
+    for page in ("usage", "catalog", "compare", "providers", "users"):
+        assert user.may_open(page) is (page in ROLE_PAGES[role])
+    assert user.may_open("users") is (role is Role.admin)
