@@ -292,7 +292,7 @@ class UserStore:
             self._end_sessions(username, rec.get("org_id"), acting, "user removed")
             del data["usernames"][username]
         self._audit(rec.get("org_id"), acting, "auth.user_removed", username,
-                    {"role": ",".join(rec.get("roles") or [])})
+                    {"roles": rec.get("roles") or []})
 
     @staticmethod
     def _editable(data: dict[str, Any], username: str, acting: User) -> dict[str, Any]:

@@ -171,11 +171,11 @@ def _clean_key(api_key: str | None, *, blank_ok: bool) -> str | None:
     return key
 
 
-def _origin(url: str | None) -> tuple[str, str, int | None] | None:
+def _origin(url: str | None) -> tuple[str, str | None, int | None] | None:
     if not url:
         return None
     p = urlsplit(url)
-    return (p.scheme.lower(), (p.hostname or "").lower(), p.port)
+    return (p.scheme, p.hostname, p.port)  # urlsplit lower-cases both
 
 
 def _dt(value: str | None) -> datetime | None:

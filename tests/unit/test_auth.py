@@ -223,7 +223,7 @@ def test_every_user_change_is_in_the_audit_log_even_without_a_live_session(
         ("acme", "acme", "auth.password_changed", "vic", {"own": False}),
         ("acme", "owner", "auth.org_changed", "vic", {"from": "acme", "to": "demo"}),
         ("demo", "owner", "auth.org_changed", "vic", {"from": "acme", "to": "demo"}),
-        ("demo", "owner", "auth.user_removed", "vic", {"role": "editor"}),
+        ("demo", "owner", "auth.user_removed", "vic", {"roles": ["editor"]}),
     ]
     store.set_password("ann", PW + "y", acting=store.get("ann"))
     assert _user_trail()[-1] == ("demo", "ann", "auth.password_changed", "ann", {"own": True})
@@ -286,3 +286,11 @@ def test_may_open_follows_the_role_pages(role: Role) -> None:
     for page in ("usage", "catalog", "compare", "providers", "users"):
         assert user.may_open(page) is (page in ROLE_PAGES[role])
     assert user.may_open("users") is (role is Role.admin)
+
+
+def test_moving_a_user_to_a_malformed_organization_says_why(store: UserStore) -> None:
+    owner = store.get("owner")
+    assert owner is not None
+    with pytest.raises(UserError, match="organization id"):
+        store.set_org("ann", "Bad Org!", acting=owner)
+    assert store.get("ann").org_id == "demo"
