@@ -97,8 +97,10 @@ def wh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
     w.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def dash(wh: Warehouse) -> queries.Dashboard:
+    # Per test, not per module: mutmut maps a function to the tests that call it, and a
+    # module-scoped result would tie dashboard() to the first test only.
     return queries.dashboard(wh, FLT)
 
 
