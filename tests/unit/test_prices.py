@@ -839,3 +839,13 @@ def test_a_blank_provider_name_is_refused(wh: Warehouse) -> None:
     with pytest.raises(ValidationError) as exc:
         _override(provider_name="   ")
     assert any("provider" in m for m in override_messages(exc.value))
+
+
+def test_list_overrides_for_one_provider_leaves_out_the_others(wh: Warehouse) -> None:
+    add_override(wh, _override())
+    add_override(wh, _override(provider_name="anthropic", model="claude-haiku-4-5"))
+    assert [o.provider_name for o in list_overrides(wh, "acme", provider_name="OpenAI")] == [
+        "openai"]
+    assert [o.model for o in list_overrides(wh, "acme", provider_name="anthropic")] == [
+        "claude-haiku-4-5"]
+    assert len(list_overrides(wh, "acme")) == 2
