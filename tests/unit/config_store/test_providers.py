@@ -798,3 +798,11 @@ def test_a_write_after_another_process_rotation_crashed_finishes_it(
     assert store.vault.current_key_id == new_id
     assert not next_key_path(get_settings()).exists()
     assert store.api_key("acme", rec.id) == "sk-after-rotation-0123456789"
+
+
+def test_audit_entries_default_to_the_newest_200(store: ProviderStore) -> None:
+    for n in range(201):
+        store.audit("acme", "ann", "note", f"t{n}")
+    got = store.audit_entries("acme")
+    assert len(got) == 200
+    assert got[0].target == "t200" and got[-1].target == "t1"
