@@ -30,7 +30,7 @@ from core.config_store import db as store_db
 from core.config_store.rotation import rotate
 from core.config_store.schemas import OpenAICompatibleSettings
 from core.settings import get_settings
-from core.vault import MasterKeyGenerated, load_vault
+from core.vault import MasterKeyGenerated, VaultError, load_vault
 
 CANARY = "sk-CANARY-7f3a9c2e41b8d6f05e17a3c9b2d48e6f"
 
@@ -650,3 +650,159 @@ def test_rewrap_secrets_records_the_new_key_and_an_exact_audit_entry(
             "kept_old_key": False, "key_source": "file", "secrets": 1}),
     ]
     assert store.recorded_key_id() == result.new_key_id
+
+
+# -- second pass over mutation survivors ----------------------------------------------------
+
+
+def test_api_key_refusals_say_exactly_why_and_the_length_limit_is_inclusive(
+        store: ProviderStore) -> None:
+    rec = store.add("acme", {"type": "openai", "name": "OpenAI"}, CANARY, "ann")
+    with pytest.raises(ConfigStoreError) as err:
+        store.update("acme", rec.id, None, "   ", "bob")
+    assert str(err.value) == ("The API key is empty: enter a key, or keep or remove the "
+                              "current one.")
+    with pytest.raises(ConfigStoreError) as err:
+        store.update("acme", rec.id, None, "sk-abc\tdef-0123456789", "bob")
+    assert str(err.value) == ("The API key contains a line break or control character; paste "
+                              "just the key.")
+    longest = "sk-" + "a" * (8192 - 3)
+    got = store.update("acme", rec.id, None, longest, "bob")
+    assert got.has_key and store.api_key("acme", rec.id) == longest
+    with pytest.raises(ConfigStoreError) as err:
+        store.update("acme", rec.id, None, longest + "a", "bob")
+    assert str(err.value) == "The API key is longer than 8192 characters."
+
+
+def test_a_new_providers_record_keys_and_test_fields(store: ProviderStore) -> None:
+    keyed = store.add("acme", {"type": "openai", "name": "OpenAI"}, CANARY, "ann")
+    assert keyed.last_test_ok is None and keyed.last_test_at is None  # never tested
+    assert keyed.key_updated_at == keyed.created_at == keyed.updated_at
+    assert keyed.key_updated_at.tzinfo is not None
+    bare = store.add("acme", {"type": "ollama", "name": "Local",
+                              "base_url": "http://localhost:11434"}, None, "ann")
+    assert not bare.has_key and bare.key_last4 is None and bare.key_updated_at is None
+    store.record_test("acme", bare.id, False, "refused")
+    tested = store.get("acme", bare.id)
+    assert tested is not None and tested.last_test_ok is False
+
+
+def test_adding_without_a_key_is_audited_as_none_and_a_duplicate_name_is_named(
+        store: ProviderStore) -> None:
+    rec = store.add("acme", {"type": "ollama", "name": "Local",
+                             "base_url": "http://localhost:11434"}, None, "ann")
+    [entry] = store.audit_entries("acme")
+    assert entry.detail == {"name": "Local", "type": "ollama",
+                            "base_url": "http://localhost:11434", "simulated": False,
+                            "key_change": "none"}
+    with pytest.raises(ConfigStoreError) as err:
+        store.add("acme", {"type": "ollama", "name": "LOCAL",
+                           "base_url": "http://localhost:11434"}, None, "bob")
+    assert str(err.value) == "There is already a provider called “LOCAL” in this organization."
+    assert [p.id for p in store.list("acme")] == [rec.id]
+
+
+def test_the_stored_secret_records_who_entered_it_on_add(store: ProviderStore) -> None:
+    rec = store.add("acme", {"type": "openai", "name": "OpenAI"}, CANARY, "ann")
+    with store._connect() as conn:
+        rows = conn.execute("SELECT provider_id, updated_by FROM provider_secrets").fetchall()
+    assert [tuple(r) for r in rows] == [(rec.id, "ann")]
+
+
+def test_the_columns_are_the_truth_for_type_name_and_base_url(store: ProviderStore) -> None:
+    """A row whose settings JSON is empty or out of date (written by an older version) shows
+    the type, name and base URL its columns hold."""
+    now = "2024-01-02T03:04:05+00:00"
+    with store._connect() as conn:
+        conn.execute(
+            "INSERT INTO providers (id, org_id, name, type, base_url, settings_json, "
+            "created_at, updated_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ("legacy", "acme", "Old gateway", "openai_compatible", "http://10.0.0.9:8000/v1",
+             "", now, now, "ann"))
+        conn.execute(
+            "INSERT INTO providers (id, org_id, name, type, base_url, settings_json, "
+            "created_at, updated_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ("stale", "acme", "Renamed", "openai_compatible", "http://new.example/v1",
+             '{"type": "openai", "name": "Before", "base_url": "http://old.example/v1",'
+             ' "timeout_s": 33}', now, now, "ann"))
+        conn.commit()
+    legacy = store.get("acme", "legacy")
+    assert legacy is not None
+    assert (legacy.settings.type, legacy.settings.name, legacy.settings.base_url) == (
+        "openai_compatible", "Old gateway", "http://10.0.0.9:8000/v1")
+    assert legacy.settings == parse_provider_settings(
+        {"type": "openai_compatible", "name": "Old gateway",
+         "base_url": "http://10.0.0.9:8000/v1"})
+    stale = store.get("acme", "stale")
+    assert stale is not None
+    assert (stale.settings.type, stale.settings.name, stale.settings.base_url,
+            stale.settings.timeout_s) == (
+        "openai_compatible", "Renamed", "http://new.example/v1", 33)
+
+
+def test_the_store_uses_its_own_settings_for_the_master_key(home: Path) -> None:
+    from dataclasses import replace
+    mine = replace(get_settings(), master_key_path=home / "keys" / "mine.key")
+    store = ProviderStore(home / "mine.sqlite", settings=mine)
+    with pytest.warns(MasterKeyGenerated):
+        vault = store.reload_vault()
+    assert mine.master_key_path.exists() and not (home / "master.key").exists()
+    assert vault.current_key_id == load_vault(mine).current_key_id
+
+
+def test_an_injected_vault_is_the_one_keys_are_written_with(home: Path) -> None:
+    from core.vault import Vault, new_master_key
+    with pytest.warns(MasterKeyGenerated):
+        file_vault = load_vault()
+    injected = Vault(new_master_key())
+    assert injected.current_key_id != file_vault.current_key_id
+    store = ProviderStore(vault=injected)
+    rec = store.add("acme", {"type": "openai", "name": "OpenAI"}, CANARY, "ann")
+    assert store.recorded_key_id() == injected.current_key_id
+    assert store.api_key("acme", rec.id) == CANARY
+
+
+def test_a_missing_master_key_is_refused_not_silently_regenerated(store: ProviderStore) -> None:
+    store.add("acme", {"type": "openai", "name": "OpenAI"}, CANARY, "ann")
+    recorded = store.recorded_key_id()
+    key_file = get_settings().master_key_path
+    key_file.unlink()
+    fresh = ProviderStore()  # a new process: no vault loaded yet
+    with pytest.raises(VaultError) as err:
+        fresh.add("acme", {"type": "anthropic", "name": "Claude"}, "sk-ant-0123456789", "bob")
+    assert str(err.value).startswith(f"The master key is missing: {key_file} does not exist")
+    assert recorded in str(err.value)
+    assert not key_file.exists()
+    assert [p.name for p in fresh.list("acme")] == ["OpenAI"]
+
+
+def test_a_write_after_another_process_rotation_crashed_finishes_it(
+        store: ProviderStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process still holds the old key; another process committed a rotation but died
+    before replacing master.key. Writing a key promotes master.key.next and uses it."""
+    from core.config_store import rotation
+    from core.vault import next_key_path
+    rec = store.add("acme", {"type": "openai", "name": "OpenAI"}, CANARY, "ann")
+    other = ProviderStore()
+
+    def crash(settings: object, key: bytes) -> None:
+        raise KeyboardInterrupt("power cut")
+
+    monkeypatch.setattr(rotation, "_promote", crash)
+    with pytest.raises(KeyboardInterrupt):
+        rotate(other, actor="ops")
+    new_id = other.recorded_key_id()
+    assert store.vault.current_key_id != new_id and next_key_path(get_settings()).exists()
+    got = store.update("acme", rec.id, None, "sk-after-rotation-0123456789", "bob")
+    assert got.has_key and store.recorded_key_id() == new_id
+    assert store.vault.current_key_id == new_id
+    assert not next_key_path(get_settings()).exists()
+    assert store.api_key("acme", rec.id) == "sk-after-rotation-0123456789"
+
+
+def test_audit_entries_default_to_the_newest_200(store: ProviderStore) -> None:
+    for n in range(201):
+        store.audit("acme", "ann", "note", f"t{n}")
+    got = store.audit_entries("acme")
+    assert len(got) == 200
+    assert got[0].target == "t200" and got[-1].target == "t1"
