@@ -453,3 +453,166 @@ def test_rotation_with_no_secrets(store: ProviderStore) -> None:
     assert result.secrets == 0
     text = get_settings().master_key_path.read_text()
     assert key_id(V.parse_master_key(text, where="file")) == result.new_key_id
+
+
+# -- exact behaviour at the edges (mutation survivors) ---------------------------------------
+
+
+def test_key_ids_are_stable_across_releases() -> None:
+    """Key ids are stored with every secret and in the config store: the derivation must never
+    change, or existing secrets would be reported under a key id nobody has."""
+    assert key_id(bytes(32)) == "34662c9d"
+    assert key_id(bytes(range(32))) == "d280ad85"
+
+
+def test_a_vault_made_in_memory_says_so() -> None:
+    v = Vault(os.urandom(32))
+    assert v.source == "memory"
+    assert repr(v) == f"Vault(current_key_id={v.current_key_id!r}, keys=1, source='memory')"
+
+
+@pytest.mark.parametrize("bad", [os.urandom(16), os.urandom(31), os.urandom(33), b"",
+                                 "k" * 32, None])
+def test_a_master_key_of_the_wrong_size_or_type_is_refused(bad: object) -> None:
+    with pytest.raises(VaultError) as err:
+        Vault(bad)  # type: ignore[arg-type]
+    assert str(err.value) == "The master key must be exactly 32 bytes."
+    with pytest.raises(VaultError) as err:
+        Vault(os.urandom(32), [os.urandom(32), bad])  # type: ignore[list-item]
+    assert str(err.value) == "A retired master key must be exactly 32 bytes."
+
+
+@pytest.mark.parametrize("provider_id", ["", "a|b", "|", "openai|"])
+def test_a_provider_id_that_could_be_confused_in_the_binding_is_refused(provider_id: str) -> None:
+    v = Vault(os.urandom(32))
+    with pytest.raises(VaultError, match="^A provider id is needed to encrypt or decrypt its key"):
+        v.encrypt(SECRET, org_id="acme", provider_id=provider_id)
+    blob = v.encrypt(SECRET, org_id="acme", provider_id="a")
+    with pytest.raises(VaultError, match="^A provider id is needed"):
+        v.decrypt(blob, org_id="acme", provider_id=provider_id)
+
+
+def test_last4_shows_the_tail_from_twelve_characters_on() -> None:
+    assert last4("abcdefghijkl") == "…ijkl"  # 12 characters
+    assert last4("abcdefghijk") == "…"  # 11
+    assert last4("  abcdefghijkl \n") == "…ijkl"  # surrounding blanks do not count
+
+
+def test_an_empty_secret_round_trips() -> None:
+    v = Vault(os.urandom(32))
+    blob = v.encrypt("", org_id="acme", provider_id="p")
+    assert len(blob) == V.HEADER_BYTES + V.TAG_BYTES
+    assert Vault.blob_key_id(blob) == v.current_key_id and v.can_decrypt(blob)
+    assert v.decrypt(blob, org_id="acme", provider_id="p") == ""
+
+
+def test_a_truncated_blob_is_reported_as_damaged_even_with_a_known_key_id() -> None:
+    v = Vault(os.urandom(32))
+    full = v.encrypt("", org_id="acme", provider_id="p")
+    for blob in (full[:-1], full[:5], full[:2], b"\x02" + full[1:], b""):
+        assert not v.can_decrypt(blob)
+        with pytest.raises(VaultError) as err:
+            Vault.blob_key_id(blob)
+        assert str(err.value) == "A stored secret is damaged or in an unknown format."
+        with pytest.raises(VaultError) as err:
+            v.decrypt(blob, org_id="acme", provider_id="p")
+        assert str(err.value) == "A stored secret is damaged or in an unknown format."
+
+
+def test_an_unknown_key_message_lists_the_keys_this_server_has() -> None:
+    a, b, other = os.urandom(32), os.urandom(32), os.urandom(32)
+    blob = Vault(other).encrypt(SECRET, org_id="acme", provider_id="p")
+    with pytest.raises(VaultError) as err:
+        Vault(a, [b]).decrypt(blob, org_id="acme", provider_id="p")
+    have = ", ".join(sorted([key_id(a), key_id(b)]))
+    assert str(err.value) == (
+        f"The API key of provider p was encrypted with master key {key_id(other)}, which this "
+        f"server does not have (it has {have}). Restore that master key (SWITCHYARD_MASTER_KEY "
+        "or the master.key file), or enter the provider's API key again.")
+    for key in (a, b, other):
+        assert V.encode_key(key) not in str(err.value)
+
+
+def test_key_file_companions_are_named_after_the_key_file(home: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    s = get_settings()
+    assert next_key_path(s) == home / "master.key.next"
+    assert retired_keys_path(s) == home / "master.key.retired"
+    monkeypatch.setenv("SWITCHYARD_MASTER_KEY_FILE", str(tmp_path / "k" / "sw.key"))
+    s = get_settings()
+    assert next_key_path(s) == tmp_path / "k" / "sw.key.next"
+    assert retired_keys_path(s) == tmp_path / "k" / "sw.key.retired"
+
+
+def test_retired_keys_are_read_from_the_keyring_file(home: Path) -> None:
+    old1, old2 = os.urandom(32), os.urandom(32)
+    write_private_file(retired_keys_path(get_settings()),
+                       f"# retired keys\n\n  {V.encode_key(old1)}  \n{V.encode_key(old2)}\n".encode())
+    with pytest.warns(MasterKeyGenerated):
+        v = load_vault()
+    assert v.key_ids == {v.current_key_id, key_id(old1), key_id(old2)}
+
+
+def test_retired_keys_also_decrypt_when_the_key_is_in_the_environment(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    old, current = os.urandom(32), os.urandom(32)
+    write_private_file(retired_keys_path(get_settings()), (V.encode_key(old) + "\n").encode())
+    monkeypatch.setenv("SWITCHYARD_MASTER_KEY", V.encode_key(current))
+    v = load_vault()
+    assert v.source == "env" and v.current_key_id == key_id(current)
+    assert v.key_ids == {key_id(current), key_id(old)}
+    blob = Vault(old).encrypt(SECRET, org_id="acme", provider_id="p")
+    assert v.decrypt(blob, org_id="acme", provider_id="p") == SECRET
+
+
+def test_a_bad_line_in_the_keyring_is_named_by_its_line_number(home: Path) -> None:
+    path = retired_keys_path(get_settings())
+    bad = "c2hvcnQ="
+    write_private_file(path, f"# retired\n{V.encode_key(os.urandom(32))}\n\n{bad}\n".encode())
+    with pytest.raises(VaultError) as err:
+        load_vault()
+    assert str(err.value).startswith(f"Line 4 of {path} decodes to 5 bytes")
+    assert bad not in str(err.value)
+    write_private_file(path, b"not a key!\n")
+    with pytest.raises(VaultError) as err:
+        load_vault()
+    assert str(err.value).startswith(f"Line 1 of {path} is not a valid master key")
+
+
+def test_a_key_file_in_a_missing_nested_directory_is_created_0600_and_announced(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    target = tmp_path / "deep" / "er" / "master.key"
+    monkeypatch.setenv("SWITCHYARD_MASTER_KEY_FILE", str(target))
+    with caplog.at_level("WARNING", logger="core.vault"), warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        v = load_vault()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert key_id(V.parse_master_key(target.read_text(), where="file")) == v.current_key_id
+    assert sorted(p.name for p in target.parent.iterdir()) == ["master.key"]  # no temp file left
+    expected = (
+        f"Generated a new Switchyard master key in {target} (mode 0600). It encrypts every "
+        "provider API key: back it up now, or move it into SWITCHYARD_MASTER_KEY (environment "
+        "or .streamlit/secrets.toml) and delete the file. Losing it means re-entering all keys.")
+    assert [r.getMessage() for r in caplog.records if r.name == "core.vault"] == [expected]
+    generated = [x for x in w if issubclass(x.category, MasterKeyGenerated)]
+    assert [str(x.message) for x in generated] == [expected]
+    # attributed to whoever called load_vault, so the operator sees their own code line
+    assert generated[0].filename == __file__
+    assert V.encode_key(V.parse_master_key(target.read_text(), where="file")) not in expected
+
+
+def test_finishing_an_interrupted_rotation_is_logged(home: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.warns(MasterKeyGenerated):
+        load_vault()
+    s = get_settings()
+    new = os.urandom(32)
+    write_private_file(next_key_path(s), (V.encode_key(new) + "\n").encode())
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="core.vault"):
+        v = load_vault(expected_key_id=key_id(new))
+    assert v.current_key_id == key_id(new) and not next_key_path(s).exists()
+    assert [r.getMessage() for r in caplog.records if r.name == "core.vault"] == [
+        f"Finished an interrupted master key rotation: {s.master_key_path} is now key "
+        f"{key_id(new)}."]
