@@ -117,20 +117,24 @@ def test_idle_timeout_and_absolute_lifetime(service: SignIn, clock: Clock) -> No
     assert service.resume(session_id=session_id) is None  # 12 h after sign-in
 
 
+def _change_ann(users: UserStore, change: str, *, acting) -> None:
+    """Make one of the user changes that must end ann's sessions."""
+    if change == "password":
+        users.set_password("ann", PW + "-new", acting=acting)
+    elif change == "role":
+        users.set_role("ann", Role.viewer, acting=acting)
+    elif change == "organization":
+        users.set_org("ann", "acme", acting=acting)
+    else:
+        users.remove_user("ann", acting=acting)
+
+
 @pytest.mark.parametrize("change", ["password", "role", "organization", "removal"])
 def test_user_changes_end_their_sessions(service: SignIn, users: UserStore,
                                          change: str) -> None:
     session_id, token = _signed_in(service)
     kept_id, _ = _signed_in(service, "owner")
-    owner = users.get("owner")
-    if change == "password":
-        users.set_password("ann", PW + "-new", acting=owner)
-    elif change == "role":
-        users.set_role("ann", Role.viewer, acting=owner)
-    elif change == "organization":
-        users.set_org("ann", "acme", acting=owner)
-    else:
-        users.remove_user("ann", acting=owner)
+    _change_ann(users, change, acting=users.get("owner"))
     assert service.resume(session_id=session_id) is None
     assert service.resume(cookie_token=token) is None
     assert service.resume(session_id=kept_id) is not None  # others are not touched
@@ -286,19 +290,8 @@ def test_each_user_change_records_who_ended_the_sessions_and_why(
         service: SignIn, users: UserStore, change: str, reason: str) -> None:
     first, _ = _signed_in(service)
     second, _ = _signed_in(service)
-    owner, ann = users.get("owner"), users.get("ann")
-    actor = "owner"
-    if change == "password":
-        users.set_password("ann", PW + "-new", acting=owner)
-    elif change == "own password":
-        users.set_password("ann", PW + "-new", acting=ann)
-        actor = "ann"
-    elif change == "role":
-        users.set_role("ann", Role.viewer, acting=owner)
-    elif change == "organization":
-        users.set_org("ann", "acme", acting=owner)
-    else:
-        users.remove_user("ann", acting=owner)
+    actor = "ann" if change == "own password" else "owner"
+    _change_ann(users, change.removeprefix("own "), acting=users.get(actor))
     # ended by the change itself (not later, by resume noticing it), in the old organization
     for session_id in (first, second):
         rec = SessionStore().by_id(session_id)
